@@ -1,0 +1,1 @@
+//! End-to-end test support: offline images, bundles, and engine guards.

@@ -1,0 +1,1 @@
+//! vigil-runtime: libcontainer glue and the runc-compatible lifecycle.
