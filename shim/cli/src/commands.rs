@@ -31,7 +31,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     match command {
         Command::Create(a) => {
-            vigil_runtime::selfexe::ensure_protected()?;
             rt.create(
                 &a.container_id,
                 &CreateOptions {
@@ -46,7 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Run(a) => {
-            vigil_runtime::selfexe::ensure_protected()?;
             let opts = CreateOptions {
                 bundle: a.bundle,
                 pid_file: a.pid_file,

@@ -21,12 +21,12 @@ pub enum RuntimeError {
         id: String,
         status: String,
     },
-    #[error("failed to {action} container {id:?}: {source}")]
+    #[error("failed to {action} container {id:?}: {cause}")]
     Container {
         action: &'static str,
         id: String,
-        #[source]
-        source: LibcontainerError,
+        // Not `#[source]`: the message carries it, and a chain would print it twice.
+        cause: Box<LibcontainerError>,
     },
     #[error("invalid signal {0:?}")]
     Signal(String),
@@ -42,7 +42,7 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid JSON in {what}: {source}")]
+    #[error("invalid JSON in {what}")]
     Json {
         what: String,
         #[source]
@@ -68,7 +68,7 @@ impl RuntimeError {
             source => Self::Container {
                 action,
                 id: id.to_owned(),
-                source,
+                cause: Box::new(source),
             },
         }
     }

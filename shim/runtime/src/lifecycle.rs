@@ -146,6 +146,9 @@ impl Runtime {
             source,
         })?;
         let spec = load_spec(&bundle)?;
+        if crate::selfexe::visible_to_container(&spec) {
+            crate::selfexe::ensure_protected()?;
+        }
         let cgroups_path = libcontainer::utils::get_cgroup_path(
             spec.linux().as_ref().map_or(&None, |l| l.cgroups_path()),
             id,
@@ -249,6 +252,10 @@ fn unified_dir_of(c: &Container) -> Option<PathBuf> {
 
 /// runc's foreground mode: block every signal, forward them to the container's init, reap
 /// children, return the init's exit code (128+signal if it was killed).
+///
+/// The init may have exited before the signals were blocked (a SIGCHLD delivered while its
+/// disposition was "ignore" is lost), so children are reaped before every wait, not only after
+/// a SIGCHLD.
 fn foreground(init: Pid) -> Result<ExitCode, RuntimeError> {
     let all = SigSet::all();
     all.thread_block().map_err(|source| RuntimeError::Sys {
@@ -256,33 +263,40 @@ fn foreground(init: Pid) -> Result<ExitCode, RuntimeError> {
         source,
     })?;
     loop {
+        if let Some(code) = reap(init)? {
+            return Ok(code);
+        }
         let sig = all.wait().map_err(|source| RuntimeError::Sys {
             call: "sigwait()",
             source,
         })?;
         match sig {
-            Signal::SIGCHLD => loop {
-                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(pid, code)) if pid == init => return Ok(code),
-                    Ok(WaitStatus::Signaled(pid, s, _)) if pid == init => {
-                        return Ok(128 + s as i32);
-                    }
-                    Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
-                    Ok(_) => continue,
-                    Err(source) => {
-                        return Err(RuntimeError::Sys {
-                            call: "waitpid()",
-                            source,
-                        });
-                    }
-                }
-            },
+            // Reaped at the top of the loop.
+            Signal::SIGCHLD => {}
             // Window size changes belong to the terminal, not the workload.
             Signal::SIGURG | Signal::SIGWINCH => {}
             other => {
                 if let Err(e) = signal::kill(init, other) {
                     tracing::warn!(signal = ?other, error = %e, "failed to forward signal");
                 }
+            }
+        }
+    }
+}
+
+/// Reaps every exited child; returns the init's exit code once it has exited.
+fn reap(init: Pid) -> Result<Option<ExitCode>, RuntimeError> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == init => return Ok(Some(code)),
+            Ok(WaitStatus::Signaled(pid, s, _)) if pid == init => return Ok(Some(128 + s as i32)),
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(None),
+            Ok(_) => continue,
+            Err(source) => {
+                return Err(RuntimeError::Sys {
+                    call: "waitpid()",
+                    source,
+                });
             }
         }
     }

@@ -9,6 +9,14 @@
 //! so `/proc/<pid>/exe` names an anonymous, write-sealed copy. When the binary lives on a
 //! read-only mount the copy is skipped: a write through `/proc/<pid>/exe` fails with `EROFS`
 //! there anyway, and the launch saves the copy.
+//!
+//! The copy costs about 10 ms for our 9 MB binary (measured: `run` of `true` 23.5 ms with it,
+//! 13.9 ms without), so it is made only when a container process can see ours: always for
+//! `exec` (the container is running), and for `create`/`run` only when the container joins an
+//! existing pid namespace or the host's. A container in a new pid namespace has no process of
+//! its own until `start`, and by then its init has executed the workload, so nothing in it can
+//! reach a runtime process; processes outside it that could (host-pid containers) need
+//! `CAP_SYS_PTRACE` against our non-dumpable processes, which already makes them host root.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -32,6 +40,21 @@ pub enum ExeProtection {
     ReadOnlyMount,
     /// Neither: a re-exec is needed.
     Unprotected,
+}
+
+/// Whether a process of this container could see the runtime's processes before the workload
+/// runs: it joins an existing pid namespace (a pod sharing one) or has none (host pid).
+pub fn visible_to_container(spec: &libcontainer::oci_spec::runtime::Spec) -> bool {
+    use libcontainer::oci_spec::runtime::LinuxNamespaceType;
+    let pid_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::Pid));
+    match pid_ns {
+        None => true,
+        Some(ns) => ns.path().is_some(),
+    }
 }
 
 /// Inspects the running executable.
