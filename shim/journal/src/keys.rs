@@ -150,6 +150,17 @@ pub fn load(dir: &Path) -> Result<Option<KeyState>, JournalError> {
     }
 }
 
+/// Loads the sealing state without changing anything on disk (for verification).
+pub fn load_readonly(dir: &Path) -> Result<Option<KeyState>, JournalError> {
+    let cur = read_state(&dir.join(KEY_FILE))?;
+    let new = read_state(&dir.join(format!("{KEY_FILE}.new"))).unwrap_or(None);
+    Ok(match (cur, new) {
+        (Some(c), Some(n)) if n.epoch > c.epoch => Some(n),
+        (None, n) => n,
+        (c, _) => c,
+    })
+}
+
 /// Stores a new sealing state: writes `seal.key.new`, overwrites the old key file's bytes in
 /// place (so the previous key is not left in the old inode), then renames the new file over it.
 pub fn store(dir: &Path, s: &KeyState) -> Result<(), JournalError> {
@@ -174,6 +185,28 @@ pub fn store(dir: &Path, s: &KeyState) -> Result<(), JournalError> {
     }
     fs::rename(&new_path, &path).map_err(JournalError::io("rename into place", &path))?;
     sync_dir(dir)
+}
+
+/// The seal MAC, exposed so that tests can play an intruder holding some epoch key.
+#[doc(hidden)]
+pub fn seal_mac_for_tests(
+    key: &[u8; 32],
+    epoch: u64,
+    seq: u64,
+    head: &str,
+    first_seq: u64,
+    range: &str,
+) -> [u8; 32] {
+    seal_mac(
+        key,
+        &SealInput {
+            epoch,
+            seq,
+            head,
+            first_seq,
+            range,
+        },
+    )
 }
 
 #[cfg(test)]

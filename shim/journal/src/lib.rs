@@ -21,11 +21,13 @@ pub mod record;
 mod retention;
 pub mod segment;
 pub mod time;
+mod verify;
 mod writer;
 
 pub use entry::{Caller, Entry, Kind};
 pub use error::JournalError;
-pub use keys::{KeyState, key_for_epoch, parse_key};
+pub use keys::{KeyState, key_for_epoch, parse_key, ratchet, seal_mac_for_tests};
 pub use options::{JournalOptions, SyncPolicy};
 pub use record::Record;
+pub use verify::{Problem, VerifyReport, verify, verify_bytes};
 pub use writer::{Journal, hostname, init};
