@@ -36,6 +36,11 @@ pub struct KeyState {
     pub start_offset: u64,
     /// When the epoch began, microseconds since the epoch.
     pub start_time: i64,
+    /// The journal's epoch policy, fixed when it was created (all writers follow it).
+    #[serde(default)]
+    pub epoch_records: Option<u64>,
+    #[serde(default)]
+    pub epoch_seconds: Option<u64>,
 }
 
 impl KeyState {
@@ -241,6 +246,8 @@ mod tests {
             start_segment: 1,
             start_offset: 0,
             start_time: 0,
+            epoch_records: Some(5),
+            epoch_seconds: None,
         };
         store(dir.path(), &s).unwrap();
         s.epoch = 1;

@@ -20,7 +20,8 @@ pub enum SyncPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalOptions {
     pub sync: SyncPolicy,
-    /// Seal after this many records in an epoch (`None`: no count limit).
+    /// Seal after this many records in an epoch (`None`: no count limit). The epoch options
+    /// are fixed when the journal is created (kept in its key file); every writer follows them.
     pub epoch_records: Option<u64>,
     /// Seal when an epoch is this old at the next append (`None`: no time limit).
     pub epoch_duration: Option<Duration>,

@@ -256,11 +256,10 @@ impl Writer {
         if in_epoch == 0 {
             return false;
         }
-        let by_count = self.opts.epoch_records.is_some_and(|n| in_epoch >= n);
-        let by_time = self
-            .opts
-            .epoch_duration
-            .is_some_and(|d| now_micros() - k.start_time >= d.as_micros() as i64);
+        let by_count = k.epoch_records.is_some_and(|n| in_epoch >= n);
+        let by_time = k
+            .epoch_seconds
+            .is_some_and(|d| now_micros() - k.start_time >= d as i64 * 1_000_000);
         by_count || by_time
     }
 
@@ -374,6 +373,8 @@ impl Writer {
                 start_segment: self.seg_no,
                 start_offset: self.disk_len,
                 start_time: now_micros(),
+                epoch_records: self.opts.epoch_records,
+                epoch_seconds: self.opts.epoch_duration.map(|d| d.as_secs().max(1)),
             };
             keys::store(&self.dir, &st)?;
             self.keys = Some(st);
@@ -444,6 +445,8 @@ impl Writer {
             start_segment: self.seg_no,
             start_offset: offset,
             start_time: now_micros(),
+            epoch_records: k.epoch_records,
+            epoch_seconds: k.epoch_seconds,
         };
         keys::store(&self.dir, &next)?;
         self.keys = Some(next);

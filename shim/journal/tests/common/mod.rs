@@ -19,10 +19,15 @@ pub fn small_opts() -> JournalOptions {
 
 /// Creates a journal with `n` note records; returns (dir guard, dir, verification key).
 pub fn build(n: u64) -> (tempfile::TempDir, PathBuf, [u8; 32]) {
+    build_with(n, small_opts())
+}
+
+/// Like [`build`] with other options.
+pub fn build_with(n: u64, opts: JournalOptions) -> (tempfile::TempDir, PathBuf, [u8; 32]) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("journal");
-    let key = vigil_journal::init(&dir, small_opts()).unwrap().unwrap();
-    let j = Journal::open(&dir, small_opts()).unwrap();
+    let key = vigil_journal::init(&dir, opts.clone()).unwrap().unwrap();
+    let j = Journal::open(&dir, opts).unwrap();
     for i in 0..n {
         j.append(
             Entry::new(Kind::Note)
