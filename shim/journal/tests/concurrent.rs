@@ -1,0 +1,94 @@
+//! Eight processes append at once: one valid chain, every record present exactly once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use vigil_journal::{Entry, Journal, JournalOptions, Kind, SyncPolicy, verify};
+
+const ROLE: &str = "VIGIL_JOURNAL_WRITER";
+const PER_WRITER: u64 = 150;
+
+fn opts() -> JournalOptions {
+    JournalOptions {
+        epoch_records: Some(25),
+        max_segment_bytes: 20_000,
+        ..small_opts()
+    }
+}
+
+/// Child body: writer number `VIGIL_JOURNAL_WRITER` appends its records.
+#[test]
+fn writer_role() {
+    let Ok(w) = std::env::var(ROLE) else { return };
+    let w: u64 = w.parse().unwrap();
+    let dir = std::path::PathBuf::from(std::env::var("VIGIL_JOURNAL_DIR").unwrap());
+    let sync = if w.is_multiple_of(2) {
+        SyncPolicy::EveryAppend
+    } else {
+        SyncPolicy::Batch {
+            max_records: 16,
+            max_delay: Duration::from_millis(20),
+        }
+    };
+    let j = Journal::open(&dir, JournalOptions { sync, ..opts() }).unwrap();
+    for n in 0..PER_WRITER {
+        j.append(
+            Entry::new(Kind::Note)
+                .container(format!("w{w}"))
+                .with("w", w)
+                .with("n", n),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn eight_processes_keep_one_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let key = vigil_journal::init(&dir, opts()).unwrap().unwrap();
+    let key = vigil_journal::parse_key(&key).unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|w| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["writer_role", "--exact", "--test-threads=1"])
+                .env(ROLE, w.to_string())
+                .env("VIGIL_JOURNAL_DIR", &dir)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a writer failed");
+    }
+    let r = verify(&dir, Some(&key)).unwrap();
+    assert!(r.ok() && r.torn_tail.is_none(), "{r:?}");
+    assert!(r.seals_verified >= 40, "{r:?}");
+    assert!(segs(&dir).len() > 3, "rotation happened under contention");
+    let mut seen = BTreeSet::new();
+    let mut writers_interleaved = 0;
+    let mut last_w = None;
+    for p in segs(&dir) {
+        for l in read_lines(&p) {
+            let rec = vigil_journal::record::parse(l.as_bytes()).unwrap();
+            if rec.kind == Kind::Note {
+                let key = (rec.u64("w").unwrap(), rec.u64("n").unwrap());
+                assert!(seen.insert(key), "record {key:?} twice");
+                if last_w != Some(key.0) {
+                    writers_interleaved += 1;
+                    last_w = Some(key.0);
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len() as u64, 8 * PER_WRITER, "every record present");
+    assert!(
+        writers_interleaved > 8,
+        "writers did run concurrently ({writers_interleaved} switches)"
+    );
+}
