@@ -17,11 +17,14 @@
 //! ```
 
 pub mod diag;
+mod merge;
 pub mod model;
 mod parse;
 mod reader;
+mod resolve;
 mod syscall_table;
 pub mod syscalls;
+pub mod trust;
 mod units;
 mod validate;
 mod yaml;
@@ -29,7 +32,11 @@ mod yaml;
 pub use diag::{Diagnostic, Diagnostics, Location, Severity};
 pub use model::*;
 pub use parse::parse_policy;
+pub use resolve::{BUILTIN, LoadError, Loader};
+pub use trust::{Trust, TrustError};
 pub use units::{parse_cpu, parse_net, parse_size};
 
+#[cfg(test)]
+mod merge_tests;
 #[cfg(test)]
 mod parse_tests;
