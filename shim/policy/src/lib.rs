@@ -16,12 +16,14 @@
 //! assert_eq!(policy.unwrap().spec.syscalls.deny[0].names[0].value, "mkdir");
 //! ```
 
+pub mod config;
 pub mod diag;
 mod merge;
 pub mod model;
 mod parse;
 mod reader;
 mod resolve;
+pub mod select;
 mod syscall_table;
 pub mod syscalls;
 pub mod trust;
@@ -29,10 +31,12 @@ mod units;
 mod validate;
 mod yaml;
 
+pub use config::{AuditConfig, ConfigError, HostConfig, MonitorConfig, config_path};
 pub use diag::{Diagnostic, Diagnostics, Location, Severity};
 pub use model::*;
 pub use parse::parse_policy;
 pub use resolve::{BUILTIN, LoadError, Loader};
+pub use select::{SelectError, Selected, SelectedBy, normalize_image, select};
 pub use trust::{Trust, TrustError};
 pub use units::{parse_cpu, parse_net, parse_size};
 
@@ -40,3 +44,17 @@ pub use units::{parse_cpu, parse_net, parse_size};
 mod merge_tests;
 #[cfg(test)]
 mod parse_tests;
+#[cfg(test)]
+mod select_tests;
+
+/// Load and resolve a policy by name or file for this host (policy directory, then built-ins;
+/// files must pass the host's trust rule).
+pub fn load(config: &HostConfig, name_or_file: &str) -> Result<Policy, LoadError> {
+    config.loader().load(name_or_file)
+}
+
+/// Check policy files and their `extends` chains against the host's policy directory; every
+/// problem is returned, errors and warnings, in file order.
+pub fn check(config: &HostConfig, files: &[std::path::PathBuf]) -> Vec<Diagnostic> {
+    Loader::new(Some(&config.policy_dir), None).check(files)
+}
