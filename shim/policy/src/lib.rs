@@ -16,10 +16,12 @@
 //! assert_eq!(policy.unwrap().spec.syscalls.deny[0].names[0].value, "mkdir");
 //! ```
 
+pub mod compile;
 pub mod config;
 pub mod diag;
 mod merge;
 pub mod model;
+pub mod oci_seccomp;
 mod parse;
 mod reader;
 mod resolve;
@@ -31,9 +33,14 @@ mod units;
 mod validate;
 mod yaml;
 
+pub use compile::{
+    CompileError, CompiledPolicy, LandlockRules, MonitorRules, OciEdits, SeccompRules, compile,
+    digest,
+};
 pub use config::{AuditConfig, ConfigError, HostConfig, MonitorConfig, config_path};
 pub use diag::{Diagnostic, Diagnostics, Location, Severity};
 pub use model::*;
+pub use oci_seccomp::{ImportError, Imported, import_oci_seccomp};
 pub use parse::parse_policy;
 pub use resolve::{BUILTIN, LoadError, Loader};
 pub use select::{SelectError, Selected, SelectedBy, normalize_image, select};

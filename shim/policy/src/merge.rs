@@ -15,10 +15,13 @@ pub fn merge(parent: &Policy, child: &Policy) -> (Policy, Vec<Diagnostic>) {
     let (p, c) = (&parent.spec, &child.spec);
     let pname = &parent.name;
     let mut out = child.clone();
+    out.parents = std::iter::once(parent.name.clone())
+        .chain(parent.parents.iter().cloned())
+        .collect();
     let s = &mut out.spec;
 
     s.mode = c.mode.or(p.mode);
-    s.extends = c.extends.clone();
+    s.extends = None;
     s.require = p.require.clone();
     for r in &c.require {
         if !s.require.iter().any(|x| x.value == r.value) {

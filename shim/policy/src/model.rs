@@ -76,6 +76,9 @@ pub struct Policy {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The policies this one was merged onto, nearest first (empty when it extends nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<String>,
     pub spec: Spec,
     /// The file this policy was read from (empty for built-ins).
     #[serde(skip)]
