@@ -65,3 +65,5 @@ pub fn load(config: &HostConfig, name_or_file: &str) -> Result<Policy, LoadError
 pub fn check(config: &HostConfig, files: &[std::path::PathBuf]) -> Vec<Diagnostic> {
     Loader::new(Some(&config.policy_dir), None).check(files)
 }
+#[cfg(test)]
+mod compile_tests;

@@ -89,6 +89,9 @@ pub struct LandlockRules {
     pub scope_abstract_unix_sockets: bool,
 }
 
+/// Lists a directory of the container's root: (entry name, kind).
+pub type ListDir<'a> = dyn FnMut(&Path) -> std::io::Result<Vec<(String, DirEntryKind)>> + 'a;
+
 /// What kind of directory entry `list_dir` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirEntryKind {
@@ -121,10 +124,7 @@ impl LandlockRules {
     /// container's root (called only on the way to an `except` path); entries that do not
     /// exist are skipped by the caller when opening them. Rights that only apply to
     /// directories are removed from file entries.
-    pub fn expand(
-        &self,
-        list_dir: &mut dyn FnMut(&Path) -> std::io::Result<Vec<(String, DirEntryKind)>>,
-    ) -> Vec<(PathBuf, Vec<FsAccess>)> {
+    pub fn expand(&self, list_dir: &mut ListDir<'_>) -> Vec<(PathBuf, Vec<FsAccess>)> {
         let mut out = Vec::new();
         for g in &self.fs {
             walk(
@@ -145,7 +145,7 @@ fn walk(
     kind: DirEntryKind,
     access: &[FsAccess],
     except: &[String],
-    list_dir: &mut dyn FnMut(&Path) -> std::io::Result<Vec<(String, DirEntryKind)>>,
+    list_dir: &mut ListDir<'_>,
     out: &mut Vec<(PathBuf, Vec<FsAccess>)>,
 ) {
     let p = path.to_string_lossy();

@@ -5,7 +5,7 @@ mod monitor;
 mod oci;
 mod seccomp;
 
-pub use landlock::{DirEntryKind, FsAccess, FsGrant, LandlockRules};
+pub use landlock::{DirEntryKind, ELF_INTERPRETERS, FsAccess, FsGrant, LandlockRules, ListDir};
 pub use monitor::MonitorRules;
 pub use oci::{ApplyReport, CapabilityEdits, OciEdits, OciError};
 pub use seccomp::{SeccompAction, SeccompFilter, SeccompRule, SeccompRules};
