@@ -67,3 +67,5 @@ pub fn check(config: &HostConfig, files: &[std::path::PathBuf]) -> Vec<Diagnosti
 }
 #[cfg(test)]
 mod compile_tests;
+#[cfg(test)]
+mod profiles_tests;

@@ -104,15 +104,14 @@ pub enum DirEntryKind {
 /// Paths of the dynamic loaders, which the kernel opens for execution along with a program.
 pub const ELF_INTERPRETERS: &[&str] = &[
     "/lib64/ld-linux-x86-64.so.2",
+    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "/usr/lib64/ld-linux-x86-64.so.2",
     "/lib/ld-linux-aarch64.so.1",
+    "/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+    "/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
     "/lib/ld-musl-x86_64.so.1",
     "/lib/ld-musl-aarch64.so.1",
-    "/usr/lib64/ld-linux-x86-64.so.2",
-    "/usr/lib/ld-linux-aarch64.so.1",
-    "/lib/x86_64-linux-gnu",
-    "/lib/aarch64-linux-gnu",
-    "/usr/lib/x86_64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
 ];
 
 impl LandlockRules {
