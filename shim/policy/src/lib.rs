@@ -16,6 +16,7 @@
 //! assert_eq!(policy.unwrap().spec.syscalls.deny[0].names[0].value, "mkdir");
 //! ```
 
+pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod diag;
