@@ -13,11 +13,16 @@
 //! # let _ = seq; Ok(()) }
 //! ```
 
+pub mod cli;
 mod entry;
 mod error;
+pub mod export;
 mod keys;
 mod options;
+pub mod query;
 pub mod record;
+pub mod render;
+pub mod report;
 mod retention;
 pub mod segment;
 pub mod time;
@@ -28,6 +33,7 @@ pub use entry::{Caller, Entry, Kind};
 pub use error::JournalError;
 pub use keys::{KeyState, key_for_epoch, parse_key, ratchet, seal_mac_for_tests};
 pub use options::{JournalOptions, SyncPolicy};
+pub use query::{Filter, query};
 pub use record::Record;
 pub use verify::{Problem, VerifyReport, verify, verify_bytes};
 pub use writer::{Journal, hostname, init};

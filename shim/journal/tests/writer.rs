@@ -91,3 +91,42 @@ fn init_hands_out_the_key_once() {
         None
     );
 }
+
+#[test]
+fn rotation_and_retention_keep_a_verifiable_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let opts = JournalOptions {
+        max_segment_bytes: 2000,
+        retain_max_bytes: Some(6000),
+        epoch_records: Some(4),
+        ..JournalOptions::default()
+    };
+    let key = vigil_journal::init(&dir, opts.clone()).unwrap().unwrap();
+    let key = vigil_journal::parse_key(&key).unwrap();
+    let j = Journal::open(&dir, opts).unwrap();
+    for i in 0..80 {
+        j.append(Entry::new(Kind::Note).with("i", i)).unwrap();
+    }
+    drop(j);
+    let segs = segment::list_segments(&dir).unwrap();
+    assert!(segs[0].0 > 1, "old segments removed: {segs:?}");
+    let total: u64 = segs
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(total < 6000 + 2000 + 1000, "size bounded: {total}");
+    let r = vigil_journal::verify(&dir, Some(&key)).unwrap();
+    assert!(r.ok(), "{r:?}");
+    assert!(r.first_seq.unwrap() > 1);
+    assert!(
+        r.notes.iter().any(|n| n.contains("retention")),
+        "{:?}",
+        r.notes
+    );
+    assert!(
+        lines(&dir)
+            .iter()
+            .any(|l| l.contains("\"kind\":\"retention\""))
+    );
+}

@@ -1,0 +1,172 @@
+//! Reading records back: streaming over segments and filtering.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::JournalError;
+use crate::entry::Kind;
+use crate::record::{self, Record};
+use crate::segment::list_segments;
+use crate::time::parse_time;
+
+/// Record filters; every field set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub container: Option<String>,
+    pub kind: Option<Kind>,
+    /// `data.action` of management records.
+    pub action: Option<String>,
+    /// `data.layer` of decision records (seccomp, landlock, fanotify, ebpf, ...).
+    pub layer: Option<String>,
+    /// `data.policy`.
+    pub policy: Option<String>,
+    /// `data.verdict` (allow, audit, deny).
+    pub verdict: Option<String>,
+    /// A regulated data class: `data.class`, or one of `data.classes`.
+    pub class: Option<String>,
+    /// Microseconds since the epoch, inclusive.
+    pub since: Option<i64>,
+    /// Microseconds since the epoch, exclusive.
+    pub until: Option<i64>,
+}
+
+impl Filter {
+    /// Whether `r` passes.
+    pub fn matches(&self, r: &Record) -> bool {
+        let eq = |want: &Option<String>, key: &str| {
+            want.as_deref()
+                .is_none_or(|w| r.data.get(key).and_then(Value::as_str) == Some(w))
+        };
+        if let Some(k) = self.kind
+            && r.kind != k
+        {
+            return false;
+        }
+        if self.container.is_some() && r.container != self.container {
+            return false;
+        }
+        if !(eq(&self.action, "action")
+            && eq(&self.layer, "layer")
+            && eq(&self.policy, "policy")
+            && eq(&self.verdict, "verdict"))
+        {
+            return false;
+        }
+        if let Some(c) = &self.class {
+            let one = r.data.get("class").and_then(Value::as_str) == Some(c);
+            let many = r
+                .data
+                .get("classes")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(c)));
+            if !one && !many {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Ok(t) = parse_time(&r.time) else {
+                return false;
+            };
+            if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Calls `each` with every parseable record (and its raw line) in order. Lines that do not
+/// parse (a torn tail) are skipped; use [`crate::verify`] to judge integrity. `each` returns
+/// `false` to stop.
+pub fn for_each_record(
+    dir: &Path,
+    mut each: impl FnMut(&Record, &[u8]) -> bool,
+) -> Result<(), JournalError> {
+    for (_, path) in list_segments(dir)? {
+        let f = std::fs::File::open(&path).map_err(JournalError::io("open segment", &path))?;
+        let mut rd = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut line = Vec::with_capacity(1024);
+        loop {
+            line.clear();
+            let n = rd
+                .read_until(b'\n', &mut line)
+                .map_err(JournalError::io("read segment", &path))?;
+            if n == 0 {
+                break;
+            }
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            if let Ok(r) = record::parse(body)
+                && !each(&r, body)
+            {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records matching `filter`, in order, at most `limit`.
+pub fn query(
+    dir: &Path,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> Result<Vec<Record>, JournalError> {
+    let mut out = Vec::new();
+    for_each_record(dir, |r, _| {
+        if filter.matches(r) {
+            out.push(r.clone());
+        }
+        limit.is_none_or(|l| out.len() < l)
+    })?;
+    Ok(out)
+}
+
+/// One readable table row for a record.
+pub fn table_row(r: &Record) -> String {
+    let d = |k: &str| r.data.get(k).map(short).unwrap_or_default();
+    let what = match r.kind {
+        Kind::Management => format!(
+            "{} by uid {} pid {} ({}) policy {}",
+            d("action"),
+            d("uid"),
+            d("pid"),
+            d("cmdline"),
+            d("policy")
+        ),
+        Kind::Decision => format!(
+            "{} {} {} rule {} {}",
+            d("layer"),
+            d("verdict"),
+            d("object"),
+            d("rule"),
+            d("class")
+        ),
+        _ => {
+            let mut parts: Vec<String> = r
+                .data
+                .iter()
+                .map(|(k, v)| format!("{k}={}", short(v)))
+                .collect();
+            parts.truncate(6);
+            parts.join(" ")
+        }
+    };
+    format!(
+        "{:>8}  {}  {:<10}  {:<16}  {}",
+        r.seq,
+        &r.time[..r.time.len().min(19)],
+        r.kind.as_str(),
+        r.container.as_deref().unwrap_or("-"),
+        what.trim()
+    )
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
