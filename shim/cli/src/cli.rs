@@ -21,9 +21,10 @@ pub struct Cli {
 
 #[derive(Args, Debug)]
 pub struct GlobalOpts {
-    /// Root directory for container state
-    #[arg(long, global = true, default_value = "/run/vigil")]
-    pub root: PathBuf,
+    /// Root directory for container state (default: the host configuration's stateDir,
+    /// /run/vigil)
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file (default: stderr)
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -36,6 +37,9 @@ pub struct GlobalOpts {
     /// Use the systemd cgroup manager
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
+    /// Host configuration (default: $VIGIL_CONFIG, else /etc/vigil/config.yaml)
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     /// Print the version
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -73,6 +77,12 @@ pub enum Command {
     Spec(liboci_cli::Spec),
     /// Print a container's stats or OOM events
     Events(liboci_cli::Events),
+    /// Check, compile and import policies
+    #[command(subcommand)]
+    Policy(vigil_policy::cli::PolicyCommand),
+    /// Verify, query, report and export the audit journal
+    #[command(subcommand)]
+    Audit(vigil_journal::cli::AuditCommand),
 }
 
 /// `kill [--all] ID [SIGNAL]`: runc's default signal is SIGTERM.
@@ -130,7 +140,7 @@ mod tests {
     #[test]
     fn global_flags_after_the_command_are_accepted() {
         let cli = parse(&["state", "web", "--root", "/tmp/r"]);
-        assert_eq!(cli.global.root, PathBuf::from("/tmp/r"));
+        assert_eq!(cli.global.root, Some(PathBuf::from("/tmp/r")));
     }
 
     #[test]

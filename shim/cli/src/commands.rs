@@ -12,6 +12,7 @@ use libcontainer::oci_spec::runtime::{
 use vigil_runtime::{CreateOptions, ExecOptions, Runtime};
 
 use crate::cli::{Cli, Command};
+use crate::journal::ManagementLog;
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -23,12 +24,63 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         bail!("no command given; see `vigil --help`");
     };
-    let rt = Runtime::new(g.root.clone(), g.systemd_cgroup);
+    let config_path = vigil_policy::config_path(g.config.as_deref());
+    let config = vigil_policy::HostConfig::load(&config_path, vigil_policy::Trust::ROOT)
+        .with_context(|| format!("host configuration {}", config_path.display()))?;
     if g.systemd_cgroup && !Path::new("/run/systemd/system").exists() {
         bail!(
-            "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the cgroupfs driver"
+            "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); configure the engine for the cgroupfs driver"
         );
     }
+    // runc's --root wins; engines that pass none (podman) get the host's stateDir.
+    let root = g.root.clone().unwrap_or_else(|| config.state_dir.clone());
+    let rt = Runtime::with_config(root, g.systemd_cgroup, config);
+    if let Command::Policy(cmd) = &command {
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        return Ok(vigil_policy::cli::run(
+            cmd,
+            rt.config(),
+            &mut out,
+            &mut err,
+        )?);
+    }
+    if let Command::Audit(cmd) = command {
+        let mut out = std::io::stdout().lock();
+        return Ok(vigil_journal::cli::run(
+            cmd,
+            &rt.config().journal_dir,
+            &mut out,
+        )?);
+    }
+    let Some((action, id)) = management_action(&command) else {
+        return query(&rt, command);
+    };
+    let log = ManagementLog::open(&rt)?;
+    // The policy in force: read before the action (delete removes it), after it for create.
+    let before = rt.policy_of(&id);
+    let result = manage(&rt, command);
+    log.record(action, &id, rt.policy_of(&id).or(before), &result);
+    result
+}
+
+/// The journaled name and container of a management command; `None` for queries.
+fn management_action(command: &Command) -> Option<(&'static str, String)> {
+    Some(match command {
+        Command::Create(a) => ("create", a.container_id.clone()),
+        Command::Run(a) => ("run", a.container_id.clone()),
+        Command::Start(a) => ("start", a.container_id.clone()),
+        Command::Kill(a) => ("kill", a.container_id.clone()),
+        Command::Delete(a) => ("delete", a.container_id.clone()),
+        Command::Exec(a) => ("exec", a.container_id.clone()),
+        Command::Pause(a) => ("pause", a.container_id.clone()),
+        Command::Resume(a) => ("resume", a.container_id.clone()),
+        Command::Update(a) => ("update", a.container_id.clone()),
+        _ => return None,
+    })
+}
+
+fn manage(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Create(a) => {
             rt.create(
@@ -56,12 +108,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(rt.run(&a.container_id, &opts, a.detach, a.keep)?)
         }
         Command::Start(a) => rt.start(&a.container_id).map(|_| 0).map_err(Into::into),
-        Command::State(a) => {
-            let state = rt.state(&a.container_id)?;
-            println!("{}", serde_json::to_string_pretty(&state)?);
-            Ok(0)
-        }
-        Command::List(a) => list(&rt, &a.format, a.quiet),
         Command::Kill(a) => rt
             .kill(&a.container_id, &a.signal, a.all)
             .map(|_| 0)
@@ -91,7 +137,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             Ok(rt.exec(&a.container_id, &opts)?)
         }
-        Command::Ps(a) => ps(&rt, &a.container_id, &a.format, &a.ps_options),
         Command::Pause(a) => rt.pause(&a.container_id).map(|_| 0).map_err(Into::into),
         Command::Resume(a) => rt.resume(&a.container_id).map(|_| 0).map_err(Into::into),
         Command::Update(a) => {
@@ -99,6 +144,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             rt.update(&a.container_id, &resources)?;
             Ok(0)
         }
+        other => bail!("{other:?} is not a management command"),
+    }
+}
+
+fn query(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::State(a) => {
+            let state = rt.state(&a.container_id)?;
+            println!("{}", serde_json::to_string_pretty(&state)?);
+            Ok(0)
+        }
+        Command::List(a) => list(&rt, &a.format, a.quiet),
+        Command::Ps(a) => ps(&rt, &a.container_id, &a.format, &a.ps_options),
         Command::Features(_) => {
             println!(
                 "{}",
@@ -122,6 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             rt.events(&a.container_id, a.interval, a.stats)?;
             Ok(0)
         }
+        other => bail!("{other:?} is a management command"),
     }
 }
 

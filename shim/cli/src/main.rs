@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod journal;
 mod log;
 
 fn main() -> ExitCode {

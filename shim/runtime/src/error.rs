@@ -56,6 +56,8 @@ pub enum RuntimeError {
         #[source]
         source: nix::Error,
     },
+    #[error("policy for container {id:?}: {message}")]
+    Policy { id: String, message: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }

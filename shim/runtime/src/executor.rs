@@ -6,17 +6,20 @@
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use vigil_policy::CompiledPolicy;
 
 /// vigil's workload executor: delegates the `execve` to libcontainer's default executor.
 #[derive(Clone)]
 pub(crate) struct VigilExecutor {
     inner: DefaultExecutor,
+    policy: Option<std::sync::Arc<CompiledPolicy>>,
 }
 
 impl VigilExecutor {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(policy: Option<CompiledPolicy>) -> Self {
         Self {
             inner: DefaultExecutor {},
+            policy: policy.map(std::sync::Arc::new),
         }
     }
 }

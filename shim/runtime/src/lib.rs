@@ -20,6 +20,7 @@ mod executor;
 mod features;
 mod lifecycle;
 mod ops;
+mod policy;
 pub mod selfexe;
 mod spec;
 mod state;
@@ -33,19 +34,43 @@ pub use state::{ContainerState, ListEntry};
 
 use std::path::PathBuf;
 
+use vigil_policy::HostConfig;
+
 /// Where container state lives and how cgroups are managed; one per invocation.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     root: PathBuf,
     systemd_cgroup: bool,
+    config: HostConfig,
 }
 
 impl Runtime {
+    /// A runtime with the built-in host configuration (the embedded `default` policy).
     pub fn new(root: PathBuf, systemd_cgroup: bool) -> Self {
+        Self::with_config(root, systemd_cgroup, HostConfig::default())
+    }
+
+    /// A runtime with the host configuration read from `/etc/vigil/config.yaml` or `--config`.
+    pub fn with_config(root: PathBuf, systemd_cgroup: bool, config: HostConfig) -> Self {
         Self {
             root,
             systemd_cgroup,
+            config,
         }
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// The name and digest of the policy a container was created with.
+    pub fn policy_of(&self, id: &str) -> Option<(String, String)> {
+        let dir = self.container_dir(id).ok()?;
+        drop(dir);
+        policy::load_compiled(&self.root, id)
+            .ok()
+            .flatten()
+            .map(|c| (c.name, c.digest))
     }
 
     pub fn root(&self) -> &std::path::Path {

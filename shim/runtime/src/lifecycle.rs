@@ -14,6 +14,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::cgroup::{self, UnifiedPlacement};
+use crate::policy;
 use crate::{Runtime, RuntimeError};
 
 /// The exit status `run` and `exec` return: the process's own, or 128+signal as a shell does.
@@ -100,13 +101,17 @@ impl Runtime {
                     path: dir.clone(),
                     source,
                 })?;
+                policy::remove_shadow(&self.root, id);
                 return if force {
                     Ok(())
                 } else {
                     Err(RuntimeError::NotExist { id: id.to_owned() })
                 };
             }
-            Err(RuntimeError::NotExist { .. }) if force => return Ok(()),
+            Err(RuntimeError::NotExist { .. }) if force => {
+                policy::remove_shadow(&self.root, id);
+                return Ok(());
+            }
             Err(e) => return Err(e),
         };
         if !force
@@ -127,6 +132,7 @@ impl Runtime {
         if let Some(dir) = unified {
             cgroup::remove(&dir);
         }
+        policy::remove_shadow(&self.root, id);
         Ok(())
     }
 
@@ -145,23 +151,31 @@ impl Runtime {
             path: opts.bundle.clone(),
             source,
         })?;
-        let spec = load_spec(&bundle)?;
+        let mut spec = load_spec(&bundle)?;
         if crate::selfexe::visible_to_container(&spec) {
             crate::selfexe::ensure_protected()?;
         }
+        let compiled = policy::prepare(&self.config, id, &mut spec)?;
+        let shadow = policy::write_shadow(&self.root, id, &bundle, &mut spec, &compiled)?;
         let cgroups_path = libcontainer::utils::get_cgroup_path(
             spec.linux().as_ref().map_or(&None, |l| l.cgroups_path()),
             id,
         );
         let placement = match cgroup::unified_dir(&cgroups_path) {
-            Some(dir) => Some(UnifiedPlacement::enter(dir)?),
+            Some(dir) => match UnifiedPlacement::enter(dir) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    policy::remove_shadow(&self.root, id);
+                    return Err(e);
+                }
+            },
             None => None,
         };
         if opts.no_new_keyring {
             tracing::debug!(container = %id, "--no-new-keyring: libcontainer creates no session keyring");
         }
         let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
-            .with_executor(crate::executor::VigilExecutor::new())
+            .with_executor(crate::executor::VigilExecutor::new(Some(compiled)))
             .with_root_path(self.root.clone())
             .and_then(|b| b.with_pid_file(opts.pid_file.as_ref()))
             .map(|b| {
@@ -170,7 +184,7 @@ impl Runtime {
             })
             .and_then(|b| b.validate_id())
             .and_then(|b| {
-                b.as_init(&bundle)
+                b.as_init(&shadow)
                     .with_systemd(self.systemd_cgroup)
                     .with_detach(detach)
                     .with_no_pivot(opts.no_pivot)
@@ -187,6 +201,7 @@ impl Runtime {
                 if let Some(p) = placement {
                     p.abandon();
                 }
+                policy::remove_shadow(&self.root, id);
                 Err(RuntimeError::container("create", id, e))
             }
         }
@@ -201,6 +216,7 @@ impl Runtime {
         if let Some(dir) = unified {
             cgroup::remove(&dir);
         }
+        policy::remove_shadow(&self.root, c.id());
     }
 
     fn ensure_root(&self) -> Result<(), RuntimeError> {

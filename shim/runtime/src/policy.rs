@@ -1,0 +1,133 @@
+//! The container's policy at `create`: selection, compilation, the OCI edits, and the
+//! "shadow bundle" libcontainer builds from.
+//!
+//! The engine's bundle is never modified. The edited `config.json` (capabilities reduced,
+//! limits, masked paths...) is written with the compiled policy to `<root>/@vigil/<id>/`, a
+//! root-only directory whose name cannot be a container id; libcontainer builds from there, so
+//! `exec` (which reads the container's bundle) sees the same edited spec.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::Spec;
+use vigil_policy::{CompiledPolicy, HostConfig};
+
+use crate::RuntimeError;
+
+const SHADOW_DIR: &str = "@vigil";
+const POLICY_FILE: &str = "policy.json";
+
+/// Selects, loads and compiles the container's policy, and applies its OCI edits to `spec`.
+pub(crate) fn prepare(
+    config: &HostConfig,
+    id: &str,
+    spec: &mut Spec,
+) -> Result<CompiledPolicy, RuntimeError> {
+    let err = |message: String| RuntimeError::Policy {
+        id: id.to_owned(),
+        message,
+    };
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let selected =
+        vigil_policy::select(config, &annotations, None).map_err(|e| err(e.to_string()))?;
+    let policy = vigil_policy::load(config, &selected.name).map_err(|e| err(e.to_string()))?;
+    let compiled = vigil_policy::compile(&policy).map_err(|e| err(e.to_string()))?;
+    let report = compiled
+        .oci
+        .apply_for_host(spec, config)
+        .map_err(|e| err(e.to_string()))?;
+    if !report.not_granted.is_empty() {
+        tracing::warn!(container = %id, policy = %compiled.name, capabilities = ?report.not_granted,
+            "policy adds capabilities the host configuration does not allow; not granted");
+    }
+    tracing::debug!(container = %id, policy = %compiled.name, by = ?selected.by, "policy selected");
+    Ok(compiled)
+}
+
+/// The shadow bundle directory of a container.
+pub(crate) fn shadow_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(SHADOW_DIR).join(id)
+}
+
+/// Writes the edited spec (with an absolute rootfs path into the engine's bundle) and the
+/// compiled policy; returns the shadow bundle path.
+pub(crate) fn write_shadow(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    spec: &mut Spec,
+    compiled: &CompiledPolicy,
+) -> Result<PathBuf, RuntimeError> {
+    let dir = shadow_dir(root, id);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| RuntimeError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    if let Some(mut r) = spec.root().clone() {
+        if r.path().is_relative() {
+            r.set_path(bundle.join(r.path()));
+        }
+        spec.set_root(Some(r));
+    }
+    let json = serde_json::to_vec_pretty(spec).map_err(|source| RuntimeError::Json {
+        what: "edited config.json".into(),
+        source,
+    })?;
+    write_private(&dir.join("config.json"), &json)?;
+    let json = serde_json::to_vec(compiled).map_err(|source| RuntimeError::Json {
+        what: "compiled policy".into(),
+        source,
+    })?;
+    write_private(&dir.join(POLICY_FILE), &json)?;
+    Ok(dir)
+}
+
+/// The compiled policy a container was created with, if any.
+pub(crate) fn load_compiled(root: &Path, id: &str) -> Result<Option<CompiledPolicy>, RuntimeError> {
+    let path = shadow_dir(root, id).join(POLICY_FILE);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(RuntimeError::Read { path, source }),
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|source| RuntimeError::Json {
+            what: path.display().to_string(),
+            source,
+        })
+}
+
+/// Removes a container's shadow bundle.
+pub(crate) fn remove_shadow(root: &Path, id: &str) {
+    let dir = shadow_dir(root, id);
+    if let Err(e) = fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = ?dir, error = %e, "failed to remove shadow bundle");
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| RuntimeError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    f.write_all(bytes).map_err(|source| RuntimeError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
