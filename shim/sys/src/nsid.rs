@@ -1,0 +1,1 @@
+//! nsid: identity of a container's processes.
