@@ -378,8 +378,8 @@ fn build(
 /// "load nr; if nr >= X32_SYSCALL_BIT return ERRNO(ENOSYS)". Jumps are relative and none crosses
 /// the insertion point, so the rest of the program is unchanged.
 fn insert_x32_guard(program: &mut BpfProgram) {
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-    const BPF_JMP_JGE_K: u16 = 0x05 | 0x30 | 0x00;
+    const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const BPF_JMP_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
     const BPF_RET_K: u16 = 0x06;
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
     let guard = [
