@@ -1,29 +1,34 @@
 //! landlock: confine the calling process with a Landlock domain built from a [`LandlockPlan`].
 //!
 //! # Meaning of a plan
-//! Four lists of paths (inside the container, after pivot_root) give rights to whole
-//! hierarchies:
+//! Four lists of paths (inside the container, after pivot_root) grant or take away rights on
+//! whole hierarchies. Rights: read (read files, list directories), write (create, remove,
+//! rename, truncate, device ioctl), execute (`execve`).
 //!
-//! | list | rights |
-//! |---|---|
-//! | `read_only` | read files, list directories |
-//! | `read_write` | read + every write right (create, remove, rename, truncate, device ioctl) |
-//! | `exec` | read + execute |
-//! | `no_exec` | read + write, never execute |
+//! | list | grants | takes away |
+//! |---|---|---|
+//! | `read_only` | read | write |
+//! | `read_write` | read, write | |
+//! | `exec` | read, execute | |
+//! | `no_exec` | read, write | execute |
 //!
-//! For every right separately, **the nearest listed ancestor-or-self of a path decides**: with
-//! `read_write: [/]`, `read_only: [/etc]`, a write under `/etc` is denied. A path listed in
-//! several lists gets the union of their rights (`read_write: [/]` + `exec: [/]` = rwx). A path
-//! under no listed path gets nothing. Paths are canonicalized (symlinks resolved) first.
-//! When `no_exec` is used and `exec` is empty, execution is allowed everywhere else (an implicit
-//! execute-only grant on `/`); when both are empty, execution is not restricted by Landlock.
+//! For each right separately, **the nearest listed ancestor-or-self that grants or takes it
+//! away decides**; a list that neither grants nor takes a right away leaves it as inherited.
+//! So with `read_write: [/]`, `exec: [/]`, `read_only: [/etc]`, `no_exec: [/tmp]`: `/etc` is
+//! read-only and still executable, `/tmp` writable but not executable. A path listed in several
+//! lists gets the union of their grants. A path under no listed path gets nothing. Paths are
+//! canonicalized (symlinks resolved) first. When `no_exec` is used and `exec` is empty,
+//! execution is allowed everywhere else (an implicit execute grant on `/`); when both are empty,
+//! execution is not restricted by Landlock. Reading can never be taken away here (Landlock has
+//! no per-file deny: that is the monitor's job).
 //!
 //! Landlock itself only unions rights down a hierarchy (a rule can grant, never take away), so
-//! "nearest wins" is compiled by expansion: where a listed path removes a right from a
+//! taking away is compiled by expansion: where a listed path takes away a right from a
 //! hierarchy that grants it, the grant is replaced by grants on each sibling along the way
 //! (for `exec: [/]`, `no_exec: [/tmp]`: execute on every entry of `/` except `tmp`). Symbolic
 //! links met during expansion are skipped (their targets are covered under their real path).
-//! Entries created later directly in an expanded directory get none of the expanded right.
+//! Entries created later directly in an expanded directory get none of the expanded right
+//! (with `read_write: [/]`, `read_only: [/etc]`, creating `/newfile` is refused).
 //!
 //! TCP: `tcp_bind` / `tcp_connect` set to `Some(ports)` allow only those ports (`Some(vec![])`
 //! denies all); `None` leaves that operation unrestricted. Scopes: `scope_signals` forbids
@@ -187,18 +192,25 @@ pub fn resolve_fs_rules(plan: &LandlockPlan) -> Result<FsRules, LandlockError> {
     }
     let r = read_rights();
     let w = write_rights();
-    let lists: [(&[PathBuf], BitFlags<AccessFs>); 4] = [
-        (&plan.read_only, r),
-        (&plan.read_write, r | w),
-        (&plan.exec, r | AccessFs::Execute),
-        (&plan.no_exec, r | w),
+    let x = BitFlags::from(AccessFs::Execute);
+    let none = BitFlags::<AccessFs>::empty();
+    // (paths, grants, takes away)
+    let lists: [(&[PathBuf], BitFlags<AccessFs>, BitFlags<AccessFs>); 4] = [
+        (&plan.read_only, r, w),
+        (&plan.read_write, r | w, none),
+        (&plan.exec, r | x, none),
+        (&plan.no_exec, r | w, x),
     ];
-    let mut entries: BTreeMap<PathBuf, BitFlags<AccessFs>> = BTreeMap::new();
+    let mut entries: BTreeMap<PathBuf, expand::Entry> = BTreeMap::new();
     let mut skipped = Vec::new();
-    for (paths, rights) in lists {
+    for (paths, grants, revokes) in lists {
         for p in paths {
             match std::fs::canonicalize(p) {
-                Ok(c) => *entries.entry(c).or_default() |= rights,
+                Ok(c) => {
+                    let e = entries.entry(c).or_default();
+                    e.grants |= grants;
+                    e.revokes |= revokes;
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     if plan.paths_required {
                         return Err(LandlockError::MissingPath { path: p.clone() });
@@ -216,7 +228,7 @@ pub fn resolve_fs_rules(plan: &LandlockPlan) -> Result<FsRules, LandlockError> {
         }
     }
     if plan.exec.is_empty() && !plan.no_exec.is_empty() {
-        *entries.entry(PathBuf::from("/")).or_default() |= AccessFs::Execute;
+        entries.entry(PathBuf::from("/")).or_default().grants |= x;
     }
     let rules = expand::nearest_wins(&entries, handled)?;
     Ok(FsRules {

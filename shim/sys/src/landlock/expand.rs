@@ -1,7 +1,7 @@
 //! "Nearest listed path wins" compiled into Landlock's union-only path rules.
 //!
 //! For each right separately: a listed path that grants it is a grant root; a listed path
-//! beneath it that lacks it is an exception. A grant root without exceptions becomes one rule;
+//! beneath it that takes it away (and does not also grant it) is an exception. A grant root without exceptions becomes one rule;
 //! otherwise it is replaced by rules on its directory entries, skipping exceptions and recursing
 //! into entries that contain one.
 
@@ -14,20 +14,33 @@ use super::{LandlockError, strictly_beneath};
 
 type Rules = BTreeMap<PathBuf, BitFlags<AccessFs>>;
 
+/// What one listed path says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Entry {
+    /// Rights granted beneath it.
+    pub grants: BitFlags<AccessFs>,
+    /// Rights taken away beneath it (ignored where also granted).
+    pub revokes: BitFlags<AccessFs>,
+}
+
 /// Expand canonical `entries` (path -> rights listed for it) for every right in `handled`.
 pub(super) fn nearest_wins(
-    entries: &BTreeMap<PathBuf, BitFlags<AccessFs>>,
+    entries: &BTreeMap<PathBuf, Entry>,
     handled: BitFlags<AccessFs>,
 ) -> Result<Rules, LandlockError> {
     let mut out = Rules::new();
     for right in handled.iter() {
-        for (root, rights) in entries {
-            if !rights.contains(right) {
+        for (root, entry) in entries {
+            if !entry.grants.contains(right) {
                 continue;
             }
             let exceptions: Vec<&Path> = entries
                 .iter()
-                .filter(|(p, r)| !r.contains(right) && strictly_beneath(p, root))
+                .filter(|(p, e)| {
+                    e.revokes.contains(right)
+                        && !e.grants.contains(right)
+                        && strictly_beneath(p, root)
+                })
                 .map(|(p, _)| p.as_path())
                 .collect();
             grant(root, &exceptions, right, &mut out)?;
@@ -87,16 +100,29 @@ mod tests {
         }
         std::os::unix::fs::symlink(root.join("tmp"), root.join("link")).expect("symlink");
         let mut entries = BTreeMap::new();
-        entries.insert(root.clone(), AccessFs::Execute | AccessFs::ReadFile);
-        entries.insert(root.join("tmp/x"), BitFlags::from(AccessFs::ReadFile));
+        let grants = AccessFs::Execute | AccessFs::ReadFile;
+        let revokes = BitFlags::empty();
+        entries.insert(root.clone(), Entry { grants, revokes });
+        // tmp/x takes Execute away; tmp/y lists ReadFile only, which leaves Execute inherited.
+        let (grants, revokes) = (
+            BitFlags::from(AccessFs::ReadFile),
+            BitFlags::from(AccessFs::Execute),
+        );
+        entries.insert(root.join("tmp/x"), Entry { grants, revokes });
+        let revokes = BitFlags::empty();
+        entries.insert(root.join("tmp/y"), Entry { grants, revokes });
         let out = nearest_wins(&entries, AccessFs::Execute | AccessFs::ReadFile).expect("expand");
         // ReadFile: granted at root, no exception -> one rule on root.
         assert!(out[&root].contains(AccessFs::ReadFile));
         assert!(!out[&root].contains(AccessFs::Execute));
         // Execute: siblings of tmp, and siblings of x inside tmp; never x, tmp, or the symlink.
-        for p in ["a", "b", "tmp/y"] {
+        for p in ["a", "b"] {
             assert_eq!(out[&root.join(p)], BitFlags::from(AccessFs::Execute), "{p}");
         }
+        assert_eq!(
+            out[&root.join("tmp/y")],
+            AccessFs::Execute | AccessFs::ReadFile
+        );
         assert!(!out.contains_key(&root.join("tmp")));
         assert!(!out.contains_key(&root.join("link")));
         assert_eq!(out[&root.join("tmp/x")], BitFlags::from(AccessFs::ReadFile));
