@@ -57,6 +57,7 @@
 //!   after execve only with `log_new_exec` (ABI 7).
 
 mod expand;
+mod mounts;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -230,7 +231,18 @@ pub fn resolve_fs_rules(plan: &LandlockPlan) -> Result<FsRules, LandlockError> {
     if plan.exec.is_empty() && !plan.no_exec.is_empty() {
         entries.entry(PathBuf::from("/")).or_default().grants |= x;
     }
-    let rules = expand::nearest_wins(&entries, handled)?;
+    let mounts = if entries.values().any(|e| !e.revokes.is_empty()) {
+        match std::fs::read_to_string("/proc/self/mountinfo") {
+            Ok(text) => mounts::parse(&text),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read /proc/self/mountinfo: bind-mount aliases of taken-away paths are not carved out");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let rules = expand::nearest_wins(&entries, handled, &mounts)?;
     Ok(FsRules {
         handled,
         rules,

@@ -269,3 +269,46 @@ fn missing_paths_are_skipped_or_required() {
     assert_eq!(rules.rules.len(), 1);
     assert!(rules.rules.contains_key(&t.root.join("ro")));
 }
+
+#[test]
+fn bind_mount_aliases_of_a_taken_away_path_stay_covered() {
+    if !abi_at_least(1) || !busybox_ok() {
+        return;
+    }
+    use nix::mount::{MsFlags, mount};
+    let t = tree();
+    let r = t.root.clone();
+    let alias = r.join("outside/alias");
+    std::fs::create_dir(&alias).expect("mkdir alias");
+    let plan = LandlockPlan {
+        read_write: vec![PathBuf::from("/")],
+        no_exec: vec![r.join("noexec")],
+        ..Default::default()
+    };
+    let out = in_child(move || {
+        // A private mount namespace of this child only: it vanishes when the child exits.
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS) {
+            return format!("skip: unshare(CLONE_NEWNS): {e}");
+        }
+        let none: Option<&str> = None;
+        mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+            .expect("make / private");
+        // The tree bind-mounted inside itself: noexec is also reachable as outside/alias/noexec.
+        mount(Some(&r), &alias, none, MsFlags::MS_BIND, none).expect("bind mount");
+        landlock::apply(&plan).expect("apply landlock");
+        [
+            run(&r.join("exec/true")),
+            run(&r.join("noexec/true")),
+            run(&alias.join("exec/true")),
+            run(&alias.join("noexec/true")),
+        ]
+        .join(" ")
+    });
+    if let Child::Report(s) = &out
+        && let Some(why) = s.strip_prefix("skip: ")
+        && !have("mount namespaces (CAP_SYS_ADMIN)", false, why)
+    {
+        return;
+    }
+    assert_eq!(out, Child::Report(format!("ok {a} ok {a}", a = eacces())));
+}
