@@ -42,6 +42,9 @@
 //! - **Hard links.** A rule is attached to the inode of a directory and checked along the path
 //!   used; a hard link to a file, made before the domain exists in a directory the process may
 //!   read, stays readable under that name whatever rules cover the original name.
+//! - **Bind mounts** give a hierarchy a second name. Expansion carves out the bind-mount names
+//!   of a taken-away path that `/proc/self/mountinfo` shows and never grants an inode that the
+//!   kernel's walk from such a path visits; mounts made after `apply` are not seen.
 //! - **Open file descriptors.** Landlock checks at `open`; descriptors opened before
 //!   `restrict_self` (inherited from the runtime or the engine) keep their access. Close them.
 //! - **ld.so.** Execute only covers `execve(2)`; `ld.so /no_exec/bin` (an executable loader run

@@ -43,6 +43,36 @@ pub mod probe;
 mod raw;
 pub mod seccomp;
 
+/// Any error of this crate, for callers that do not care which layer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    /// seccomp compilation or installation.
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+    /// Landlock enforcement.
+    #[error(transparent)]
+    Landlock(#[from] landlock::LandlockError),
+    /// Identity lookups.
+    #[error(transparent)]
+    NsId(#[from] nsid::NsIdError),
+}
+
+/// Launch-time enforcement in the right order, for the container's init and every `exec`'d
+/// process, right before `execve`: the Landlock domain first (its syscalls must not be denied
+/// by our own filter), then the seccomp filters. Both set no_new_privs. Irreversible; call it
+/// single-threaded. The filters apply to the `execve` that follows too: an allow-list must
+/// allow `execve`, and Landlock must let the entrypoint be read and executed.
+pub fn enforce(
+    landlock: Option<&landlock::LandlockPlan>,
+    seccomp: Option<&seccomp::CompiledSeccomp>,
+) -> Result<Option<landlock::LandlockStatus>, SysError> {
+    let status = landlock.map(landlock::apply).transpose()?;
+    if let Some(compiled) = seccomp {
+        seccomp::install(compiled)?;
+    }
+    Ok(status)
+}
+
 /// Set `no_new_privs` on the calling thread (inherited by children, never cleared). Needed by
 /// both seccomp and Landlock once `CAP_SYS_ADMIN` is gone; it also means set-user-ID and
 /// file-capability binaries no longer gain privileges on execve.
