@@ -303,10 +303,22 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockStatus, LandlockError> {
     }
     let mut created = ruleset.create()?;
     for (path, rights) in &fs.rules {
-        let fd = PathFd::new(path).map_err(|e| LandlockError::Path {
-            path: path.clone(),
-            source: io::Error::other(e.to_string()),
-        })?;
+        let fd = match PathFd::new(path) {
+            Ok(fd) => fd,
+            // Removed since it was resolved: nothing to grant there (fail-safe: no rights).
+            Err(::landlock::PathFdError::OpenCall { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                tracing::warn!(path = ?path, "landlock path vanished before the rule was added");
+                continue;
+            }
+            Err(e) => {
+                return Err(LandlockError::Path {
+                    path: path.clone(),
+                    source: io::Error::other(e.to_string()),
+                });
+            }
+        };
         let is_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
         let mut rights = *rights & fs.handled;
         if !is_dir {

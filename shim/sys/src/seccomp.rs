@@ -424,11 +424,20 @@ pub fn install(compiled: &CompiledSeccomp) -> Result<(), SeccompError> {
         0
     };
     for f in &compiled.filters {
-        crate::raw::seccomp_set_mode_filter(&f.program, flags).map_err(|source| {
-            SeccompError::Install {
-                action: f.match_action,
-                source,
-            }
+        let mut result = crate::raw::seccomp_set_mode_filter(&f.program, flags);
+        if flags != 0
+            && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EINVAL))
+            && crate::raw::seccomp_flags_supported(flags).ok() == Some(false)
+        {
+            // A kernel older than 4.14: enforce anyway, denials just are not logged.
+            tracing::warn!(
+                "SECCOMP_FILTER_FLAG_LOG unsupported: seccomp denials will not be logged"
+            );
+            result = crate::raw::seccomp_set_mode_filter(&f.program, 0);
+        }
+        result.map_err(|source| SeccompError::Install {
+            action: f.match_action,
+            source,
         })?;
     }
     tracing::debug!(

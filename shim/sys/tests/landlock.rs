@@ -22,6 +22,7 @@ struct Tree {
 
 /// root/{ro/file, rw/, outside/secret, exec/true, noexec/true} (static busybox copies).
 fn tree() -> Tree {
+    let _guard = common::fork_lock();
     let dir = tempfile::tempdir().expect("tempdir");
     let root = std::fs::canonicalize(dir.path()).expect("canonical tempdir");
     for d in ["ro", "rw", "outside", "exec", "noexec"] {
@@ -335,9 +336,12 @@ fn open_close_cost_under_a_domain_is_reported() {
     }
     let t = tree();
     let deep = t.root.join("rw/a/b/c/d");
-    std::fs::create_dir_all(&deep).expect("mkdir -p");
     let file = deep.join("f");
-    std::fs::write(&file, b"x").expect("write");
+    {
+        let _guard = common::fork_lock();
+        std::fs::create_dir_all(&deep).expect("mkdir -p");
+        std::fs::write(&file, b"x").expect("write");
+    }
     let r = t.root.clone();
     let plan = LandlockPlan {
         read_only: vec![PathBuf::from("/")],

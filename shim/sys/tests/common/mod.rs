@@ -15,33 +15,54 @@ pub enum Child {
     Report(String),
     /// It was killed by this signal (e.g. SIGSYS from a seccomp kill action).
     Signal(i32),
-    /// It exited with a non-zero code before reporting (a panic prints its message to stderr).
+    /// It panicked, with this message.
+    Panicked(String),
+    /// It exited with a non-zero code before reporting.
     Failed(i32),
+}
+
+/// Held while a test writes files and around every fork: a child forked while another test
+/// thread has a file open for writing inherits that descriptor, and exec of the file then fails
+/// with ETXTBSY.
+pub fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Fork; in the child run `f` (which may install seccomp/Landlock) and send back its report.
 pub fn in_child(f: impl FnOnce() -> String) -> Child {
     let (rd, wr) = pipe().expect("pipe");
+    let guard = fork_lock();
     // SAFETY: the child only runs `f` (plain Rust with glibc, whose malloc is fork-safe), writes
     // to the pipe and calls _exit; it never returns into the test harness.
     match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
             drop(rd);
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let code = match out {
-                Ok(report) => {
-                    // SAFETY: wr is an open descriptor we own; File takes it over.
-                    let mut file = unsafe { std::fs::File::from_raw_fd(wr.as_raw_fd()) };
-                    std::mem::forget(wr);
-                    let ok = file.write_all(report.as_bytes()).is_ok();
-                    if ok { 0 } else { 3 }
+            // SAFETY: wr is an open descriptor we own; File takes it over.
+            let mut file = unsafe { std::fs::File::from_raw_fd(wr.as_raw_fd()) };
+            std::mem::forget(wr);
+            let (report, code) = match out {
+                Ok(report) => (report, 0),
+                Err(payload) => {
+                    let msg = payload
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    (msg, 101)
                 }
-                Err(_) => 101,
+            };
+            let code = if file.write_all(report.as_bytes()).is_ok() {
+                code
+            } else {
+                3
             };
             // SAFETY: _exit ends the child without running the parent's atexit handlers.
             unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
+            drop(guard);
             drop(wr);
             let mut report = String::new();
             std::fs::File::from(rd)
@@ -49,6 +70,7 @@ pub fn in_child(f: impl FnOnce() -> String) -> Child {
                 .expect("read child report");
             match waitpid(child, None).expect("waitpid") {
                 WaitStatus::Exited(_, 0) => Child::Report(report),
+                WaitStatus::Exited(_, 101) => Child::Panicked(report),
                 WaitStatus::Exited(_, code) => Child::Failed(code),
                 WaitStatus::Signaled(_, sig, _) => Child::Signal(sig as i32),
                 other => panic!("unexpected child status {other:?}"),
