@@ -39,9 +39,10 @@
 //! - **No per-file deny.** Rules are allow-lists of hierarchies; "deny /etc/secret" must be
 //!   expressed by granting every sibling, and a file created later in that directory is then
 //!   unreachable too. vigil leaves `filesystem.deny` to the monitor.
-//! - **Hard links.** A rule is attached to the inode of a directory and checked along the path
-//!   used; a hard link to a file, made before the domain exists in a directory the process may
-//!   read, stays readable under that name whatever rules cover the original name.
+//! - **Hard links.** Rights come from the directories along the path used to reach a file. A
+//!   hard link to a file under a `read_only` or `no_exec` path, made (before the domain, or by
+//!   another process) in a hierarchy that is granted more, has the larger rights under that
+//!   name. Landlock cannot see it; the monitor's inode-based rules can.
 //! - **Bind mounts** give a hierarchy a second name. Expansion carves out the bind-mount names
 //!   of a taken-away path that `/proc/self/mountinfo` shows and never grants an inode that the
 //!   kernel's walk from such a path visits; mounts made after `apply` are not seen.
@@ -53,12 +54,15 @@
 //!   SCTP sockets are not restricted (the monitor's cgroup sock_addr programs are).
 //! - **Rename/link across directories** without the Refer right fails with `EXDEV`; on ABI 1
 //!   kernels Refer does not exist and cross-directory rename is always denied.
-//! - `ioctl` on devices (ABI 5) needs a write rule on the device (`/dev` in `read_write`).
+//! - **Devices are files too.** Once a write right is handled, opening `/dev/null` or a tty for
+//!   writing, and `ioctl` on devices (ABI 5), need a write rule: put `/dev` in `read_write`.
+//!   Execute is checked on `execve` of the entrypoint too, which also needs read.
 //! - **exec'd processes** joining a container (`runc exec`) are not in the init's domain: apply
 //!   the plan in each of them too.
 //! - Denials reach the kernel audit channel only when audit is enabled on the host, and denials
 //!   after execve only with `log_new_exec` (ABI 7).
 
+mod elf;
 mod expand;
 mod mounts;
 
@@ -81,7 +85,9 @@ pub struct LandlockPlan {
     pub read_only: Vec<PathBuf>,
     /// Hierarchies that may be read and written.
     pub read_write: Vec<PathBuf>,
-    /// Hierarchies that may be read and executed.
+    /// Hierarchies (or single files) that may be read and executed. The ELF interpreter of an
+    /// executable file listed here is added (the kernel opens it for execution too); allowing
+    /// it also allows `ld.so FILE` on any readable file, see the limits below.
     pub exec: Vec<PathBuf>,
     /// Hierarchies that may be read and written but never executed.
     pub no_exec: Vec<PathBuf>,
@@ -233,6 +239,16 @@ pub fn resolve_fs_rules(plan: &LandlockPlan) -> Result<FsRules, LandlockError> {
     }
     if plan.exec.is_empty() && !plan.no_exec.is_empty() {
         entries.entry(PathBuf::from("/")).or_default().grants |= x;
+    }
+    // A dynamically linked executable needs its ELF interpreter executable too.
+    let interpreters: Vec<PathBuf> = entries
+        .iter()
+        .filter(|(p, e)| e.grants.contains(AccessFs::Execute) && p.is_file())
+        .filter_map(|(p, _)| elf::interpreter(p))
+        .filter_map(|i| std::fs::canonicalize(i).ok())
+        .collect();
+    for i in interpreters {
+        entries.entry(i).or_default().grants |= r | x;
     }
     let mounts = if entries.values().any(|e| !e.revokes.is_empty()) {
         match std::fs::read_to_string("/proc/self/mountinfo") {

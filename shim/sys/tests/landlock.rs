@@ -369,3 +369,32 @@ fn open_close_cost_under_a_domain_is_reported() {
     );
     assert!(v[1] > 0.0 && v[0] > 0.0);
 }
+
+#[test]
+fn exec_allow_list_of_one_dynamic_binary_runs_it_and_nothing_else() {
+    let (yes, no) = (Path::new("/usr/bin/true"), Path::new("/usr/bin/false"));
+    if !abi_at_least(1)
+        || !have(
+            "/usr/bin/true and false",
+            yes.exists() && no.exists(),
+            "missing",
+        )
+    {
+        return;
+    }
+    let plan = LandlockPlan {
+        read_only: vec![PathBuf::from("/")],
+        exec: vec![yes.to_path_buf()],
+        ..Default::default()
+    };
+    let out = in_child(move || {
+        landlock::apply(&plan).expect("apply landlock");
+        let status = |p: &Path| match std::process::Command::new(p).status() {
+            Ok(s) => format!("exit={}", s.code().unwrap_or(-1)),
+            Err(e) => format!("errno={}", e.raw_os_error().unwrap_or(-1)),
+        };
+        format!("{} {}", status(yes), status(no))
+    });
+    // true runs (with its ELF interpreter added); false is refused before it starts.
+    assert_eq!(out, Child::Report(format!("exit=0 {}", eacces())));
+}
