@@ -85,9 +85,10 @@ pub struct LandlockPlan {
     pub read_only: Vec<PathBuf>,
     /// Hierarchies that may be read and written.
     pub read_write: Vec<PathBuf>,
-    /// Hierarchies (or single files) that may be read and executed. The ELF interpreter of an
-    /// executable file listed here is added (the kernel opens it for execution too); allowing
-    /// it also allows `ld.so FILE` on any readable file, see the limits below.
+    /// Hierarchies (or single files) that may be read and executed. The interpreters of an
+    /// executable file listed here (ELF `PT_INTERP`, `#!` line) are added, since the kernel
+    /// opens them for execution too; allowing `ld.so` also allows `ld.so FILE` on any readable
+    /// file, see the limits below.
     pub exec: Vec<PathBuf>,
     /// Hierarchies that may be read and written but never executed.
     pub no_exec: Vec<PathBuf>,
@@ -244,7 +245,7 @@ pub fn resolve_fs_rules(plan: &LandlockPlan) -> Result<FsRules, LandlockError> {
     let interpreters: Vec<PathBuf> = entries
         .iter()
         .filter(|(p, e)| e.grants.contains(AccessFs::Execute) && p.is_file())
-        .filter_map(|(p, _)| elf::interpreter(p))
+        .flat_map(|(p, _)| elf::interpreters(p))
         .filter_map(|i| std::fs::canonicalize(i).ok())
         .collect();
     for i in interpreters {

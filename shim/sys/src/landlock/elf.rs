@@ -1,10 +1,42 @@
-//! The ELF interpreter (`PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`) of an executable: the
-//! kernel opens it for execution too, so Landlock must grant it Execute.
+//! The interpreters of an executable, which the kernel opens for execution too, so Landlock
+//! must grant them Execute: the ELF interpreter (`PT_INTERP`, e.g.
+//! `/lib64/ld-linux-x86-64.so.2`), or for a `#!` script its interpreter and that one's ELF
+//! interpreter.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 const PT_INTERP: u32 = 3;
+
+/// Every file the kernel executes along with `path` (empty for a static binary).
+pub(super) fn interpreters(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut next = Some(path.to_path_buf());
+    // A script's interpreter may itself be a script (the kernel allows 4 levels).
+    for _ in 0..5 {
+        let Some(p) = next.take() else { break };
+        let found = shebang(&p).or_else(|| interpreter(&p));
+        if let Some(i) = &found {
+            if out.contains(i) {
+                break;
+            }
+            out.push(i.clone());
+        }
+        next = found;
+    }
+    out
+}
+
+/// The interpreter of a `#!` script.
+fn shebang(path: &Path) -> Option<PathBuf> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 256];
+    let n = f.read(&mut buf).ok()?;
+    let line = buf[..n].strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|b| *b == b'\n').unwrap_or(line.len())];
+    let text = std::str::from_utf8(line).ok()?;
+    text.split_whitespace().next().map(PathBuf::from)
+}
 
 /// The interpreter named by `path`'s `PT_INTERP` header; `None` for a static binary, a script
 /// or anything that is not a little-endian ELF file.
@@ -94,6 +126,11 @@ mod tests {
             );
         }
         assert_eq!(interpreter(Path::new("/etc/hostname")), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("s");
+        std::fs::write(&script, "#!/bin/sh -e\necho hi\n").expect("write");
+        let chain = interpreters(&script);
+        assert_eq!(chain.first(), Some(&PathBuf::from("/bin/sh")));
         assert_eq!(interpreter(Path::new("/nonexistent")), None);
     }
 }
