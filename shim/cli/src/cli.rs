@@ -126,7 +126,7 @@ mod tests {
         ]);
         assert_eq!(
             cli.global.root,
-            PathBuf::from("/run/containerd/runc/k8s.io")
+            Some(PathBuf::from("/run/containerd/runc/k8s.io"))
         );
         assert_eq!(cli.global.log_format, LogFormat::Json);
         let Some(Command::Create(c)) = cli.command else {

@@ -155,8 +155,8 @@ fn query(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&state)?);
             Ok(0)
         }
-        Command::List(a) => list(&rt, &a.format, a.quiet),
-        Command::Ps(a) => ps(&rt, &a.container_id, &a.format, &a.ps_options),
+        Command::List(a) => list(rt, &a.format, a.quiet),
+        Command::Ps(a) => ps(rt, &a.container_id, &a.format, &a.ps_options),
         Command::Features(_) => {
             println!(
                 "{}",

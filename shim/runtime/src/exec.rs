@@ -66,13 +66,16 @@ impl Runtime {
         };
         let process = tty_process.as_ref().or(opts.process.as_ref());
         // The exec'd process is confined like the init: same launch-time layers.
-        let compiled = crate::policy::load_compiled(&self.root, id)?;
+        let plan = match crate::policy::load_compiled(&self.root, id)? {
+            Some(compiled) => crate::launch::LaunchPlan::from_policy(id, &compiled)?,
+            None => crate::launch::LaunchPlan::default(),
+        };
         let (user, group) = match opts.user {
             Some((u, g)) => (Some(u), g),
             None => (None, None),
         };
         let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
-            .with_executor(crate::executor::VigilExecutor::new(compiled))
+            .with_executor(crate::executor::VigilExecutor::new(plan))
             .with_root_path(self.root.clone())
             .and_then(|b| b.with_pid_file(opts.pid_file.as_ref()))
             .map(|b| {

@@ -18,6 +18,8 @@ mod error;
 mod exec;
 mod executor;
 mod features;
+mod launch;
+mod layers;
 mod lifecycle;
 mod ops;
 mod policy;

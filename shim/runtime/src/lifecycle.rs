@@ -156,6 +156,11 @@ impl Runtime {
             crate::selfexe::ensure_protected()?;
         }
         let compiled = policy::prepare(&self.config, id, &mut spec)?;
+        crate::layers::check(id, &compiled)?;
+        let plan = crate::launch::LaunchPlan::from_policy(id, &compiled)?;
+        if plan.landlock.is_some() {
+            policy::allow_landlock_syscalls(&mut spec);
+        }
         let shadow = policy::write_shadow(&self.root, id, &bundle, &mut spec, &compiled)?;
         let cgroups_path = libcontainer::utils::get_cgroup_path(
             spec.linux().as_ref().map_or(&None, |l| l.cgroups_path()),
@@ -175,7 +180,7 @@ impl Runtime {
             tracing::debug!(container = %id, "--no-new-keyring: libcontainer creates no session keyring");
         }
         let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
-            .with_executor(crate::executor::VigilExecutor::new(Some(compiled)))
+            .with_executor(crate::executor::VigilExecutor::new(plan))
             .with_root_path(self.root.clone())
             .and_then(|b| b.with_pid_file(opts.pid_file.as_ref()))
             .map(|b| {

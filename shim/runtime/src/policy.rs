@@ -47,6 +47,37 @@ pub(crate) fn prepare(
     Ok(compiled)
 }
 
+/// Lets the engine's own seccomp filter pass the three Landlock syscalls, which older engine
+/// profiles (Docker 20.10, containerd 1.6) do not list: Landlock can only take rights away from
+/// the caller, so allowing it never widens what the workload may do.
+pub(crate) fn allow_landlock_syscalls(spec: &mut Spec) {
+    use libcontainer::oci_spec::runtime::{LinuxSeccompAction, LinuxSyscallBuilder};
+    let Some(mut linux) = spec.linux().clone() else {
+        return;
+    };
+    let Some(mut seccomp) = linux.seccomp().clone() else {
+        return;
+    };
+    if seccomp.default_action() == LinuxSeccompAction::ScmpActAllow {
+        return;
+    }
+    let names = [
+        "landlock_create_ruleset",
+        "landlock_add_rule",
+        "landlock_restrict_self",
+    ];
+    let rule = LinuxSyscallBuilder::default()
+        .names(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .action(LinuxSeccompAction::ScmpActAllow)
+        .build()
+        .expect("names and action are all a syscall rule needs");
+    let mut syscalls = seccomp.syscalls().clone().unwrap_or_default();
+    syscalls.push(rule);
+    seccomp.set_syscalls(Some(syscalls));
+    linux.set_seccomp(Some(seccomp));
+    spec.set_linux(Some(linux));
+}
+
 /// The shadow bundle directory of a container.
 pub(crate) fn shadow_dir(root: &Path, id: &str) -> PathBuf {
     root.join(SHADOW_DIR).join(id)

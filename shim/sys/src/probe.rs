@@ -362,6 +362,11 @@ pub fn audit() -> Probe {
     }
 }
 
+/// The kernel's Landlock ABI version (0 when Landlock is missing or disabled).
+pub fn landlock_abi() -> Result<u8, std::io::Error> {
+    crate::raw::landlock_abi().map(|v| u8::try_from(v.max(0)).unwrap_or(u8::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
