@@ -7,6 +7,7 @@
 //!   a Landlock domain on the calling process (crate `landlock`, ABI up to 7).
 //! - [`probe`]: what this host supports, for `vigil doctor` and for a policy's `require`.
 //! - [`nsid`]: namespace ids, cgroup id and boot-unique start time, for container identity.
+//! - [`audit`]: read seccomp and Landlock audit records as a read-log multicast listener.
 //!
 //! The enforcement functions ([`seccomp::apply`], [`landlock::apply`]) are meant for the
 //! container's init (and every `exec`'d process) right before `execve`: after pivot_root, the
@@ -37,6 +38,7 @@
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod audit;
 pub mod landlock;
 pub mod nsid;
 pub mod probe;
