@@ -75,6 +75,31 @@ pub fn enforce(
     Ok(status)
 }
 
+/// Launch-time enforcement as a narrow trait, so that code deciding *what* to enforce (the
+/// runtime's executor) can be unit-tested with a fake that records the call.
+pub trait Enforcer {
+    /// Apply the plans to the calling process (see [`enforce`]).
+    fn enforce(
+        &self,
+        landlock: Option<&landlock::LandlockPlan>,
+        seccomp: Option<&seccomp::CompiledSeccomp>,
+    ) -> Result<Option<landlock::LandlockStatus>, SysError>;
+}
+
+/// The real kernel: [`enforce`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kernel;
+
+impl Enforcer for Kernel {
+    fn enforce(
+        &self,
+        landlock: Option<&landlock::LandlockPlan>,
+        seccomp: Option<&seccomp::CompiledSeccomp>,
+    ) -> Result<Option<landlock::LandlockStatus>, SysError> {
+        enforce(landlock, seccomp)
+    }
+}
+
 /// Set `no_new_privs` on the calling thread (inherited by children, never cleared). Needed by
 /// both seccomp and Landlock once `CAP_SYS_ADMIN` is gone; it also means set-user-ID and
 /// file-capability binaries no longer gain privileges on execve.
