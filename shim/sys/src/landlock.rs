@@ -115,7 +115,8 @@ pub struct LandlockStatus {
     pub abi: u8,
     /// A domain was installed on the calling process.
     pub enforced: bool,
-    /// Every requested restriction is enforced (false when the kernel's ABI lacks some).
+    /// Every requested restriction is enforced (false when the kernel's ABI lacks some; true
+    /// when the plan requested nothing).
     pub fully_enforced: bool,
     /// Number of path rules added (after expansion).
     pub path_rules: usize,
