@@ -115,7 +115,8 @@ pub struct LandlockStatus {
     pub abi: u8,
     /// A domain was installed on the calling process.
     pub enforced: bool,
-    /// Every requested restriction is enforced (false when the kernel's ABI lacks some).
+    /// Every requested restriction is enforced (false when the kernel's ABI lacks some; true
+    /// when the plan requested nothing).
     pub fully_enforced: bool,
     /// Number of path rules added (after expansion).
     pub path_rules: usize,
@@ -151,8 +152,17 @@ pub enum LandlockError {
         #[source]
         source: io::Error,
     },
+    /// The kernel (or the landlock crate) refused a path rule.
+    #[error("landlock rule for {path:?} refused")]
+    Rule {
+        /// The path of the rule.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: ::landlock::RulesetError,
+    },
     /// The landlock crate or kernel refused the ruleset.
-    #[error("landlock ruleset failed")]
+    #[error("landlock ruleset refused")]
     Ruleset(#[from] ::landlock::RulesetError),
 }
 
@@ -344,7 +354,12 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockStatus, LandlockError> {
         if rights.is_empty() {
             continue;
         }
-        created = created.add_rule(PathBeneath::new(fd, rights))?;
+        created = created
+            .add_rule(PathBeneath::new(fd, rights))
+            .map_err(|source| LandlockError::Rule {
+                path: path.clone(),
+                source,
+            })?;
         status.path_rules += 1;
     }
     for (ports, access) in [

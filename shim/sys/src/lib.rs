@@ -7,6 +7,7 @@
 //!   a Landlock domain on the calling process (crate `landlock`, ABI up to 7).
 //! - [`probe`]: what this host supports, for `vigil doctor` and for a policy's `require`.
 //! - [`nsid`]: namespace ids, cgroup id and boot-unique start time, for container identity.
+//! - [`audit`]: read seccomp and Landlock audit records as a read-log multicast listener.
 //!
 //! The enforcement functions ([`seccomp::apply`], [`landlock::apply`]) are meant for the
 //! container's init (and every `exec`'d process) right before `execve`: after pivot_root, the
@@ -37,6 +38,7 @@
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod audit;
 pub mod landlock;
 pub mod nsid;
 pub mod probe;
@@ -71,6 +73,31 @@ pub fn enforce(
         seccomp::install(compiled)?;
     }
     Ok(status)
+}
+
+/// Launch-time enforcement as a narrow trait, so that code deciding *what* to enforce (the
+/// runtime's executor) can be unit-tested with a fake that records the call.
+pub trait Enforcer {
+    /// Apply the plans to the calling process (see [`enforce`]).
+    fn enforce(
+        &self,
+        landlock: Option<&landlock::LandlockPlan>,
+        seccomp: Option<&seccomp::CompiledSeccomp>,
+    ) -> Result<Option<landlock::LandlockStatus>, SysError>;
+}
+
+/// The real kernel: [`enforce`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kernel;
+
+impl Enforcer for Kernel {
+    fn enforce(
+        &self,
+        landlock: Option<&landlock::LandlockPlan>,
+        seccomp: Option<&seccomp::CompiledSeccomp>,
+    ) -> Result<Option<landlock::LandlockStatus>, SysError> {
+        enforce(landlock, seccomp)
+    }
 }
 
 /// Set `no_new_privs` on the calling thread (inherited by children, never cleared). Needed by

@@ -84,6 +84,32 @@ pub fn cgroup_id(dir: &Path) -> Result<u64, NsIdError> {
         })
 }
 
+/// The cgroup2 directory of `pid`: the `0::` line of /proc/PID/cgroup under the cgroup2 mount
+/// point of /proc/self/mountinfo (`/sys/fs/cgroup` on v2 hosts, `/sys/fs/cgroup/unified` on
+/// hybrid ones). `None` when there is no cgroup2 hierarchy.
+pub fn cgroup2_dir(pid: i32) -> Result<Option<PathBuf>, NsIdError> {
+    let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
+    let Some(mount_point) = mountinfo.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (right.split(' ').next() == Some("cgroup2")).then(|| left.split(' ').nth(4))?
+    }) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(format!("/proc/{pid}/cgroup"));
+    let text = read(&path)?;
+    let Some(rel) = text.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        Path::new(mount_point).join(rel.trim_start_matches('/')),
+    ))
+}
+
+/// The cgroup2 id of `pid` (what BPF programs see), `None` without a cgroup2 hierarchy.
+pub fn cgroup2_id(pid: i32) -> Result<Option<u64>, NsIdError> {
+    cgroup2_dir(pid)?.map(|d| cgroup_id(&d)).transpose()
+}
+
 /// Start time of `pid` in clock ticks since boot, parsed from the content of /proc/PID/stat.
 pub fn start_time_from_stat(stat: &str) -> Option<u64> {
     // comm (field 2) may contain spaces and parentheses: fields restart after the last ')'.
@@ -159,6 +185,20 @@ mod tests {
                 .contains(&format!("/proc/{}/ns/mnt", i32::MAX)),
             "{err}"
         );
+    }
+
+    #[test]
+    fn own_cgroup2_directory_exists() {
+        match cgroup2_dir(std::process::id() as i32).expect("read /proc") {
+            Some(dir) => {
+                assert!(dir.is_dir(), "{dir:?}");
+                let id = cgroup2_id(std::process::id() as i32)
+                    .expect("id")
+                    .expect("some");
+                assert_eq!(id, std::fs::metadata(&dir).expect("stat").ino());
+            }
+            None => eprintln!("skip: no cgroup2 hierarchy here"),
+        }
     }
 
     #[test]

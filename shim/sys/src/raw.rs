@@ -2,9 +2,13 @@
 //! Each wrapper returns `std::io::Error` from errno; callers add context.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use seccompiler::sock_filter;
+
+mod netlink;
+pub use netlink::AuditStatus;
+pub(crate) use netlink::{audit_get, audit_recv, audit_set_timeout, audit_subscribe};
 
 /// `struct sock_fprog` from linux/filter.h.
 #[repr(C)]
@@ -13,7 +17,7 @@ struct SockFprog {
     filter: *const sock_filter,
 }
 
-fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+pub(crate) fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -176,115 +180,4 @@ pub(crate) fn bpf_prog_load(
     let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: fd is a fresh program descriptor returned by the kernel and owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Kernel audit status (`struct audit_status`, the fields we report).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AuditStatus {
-    /// 0 = off, 1 = on, 2 = on and locked.
-    pub enabled: u32,
-    /// What the kernel does when it cannot log: 0 silent, 1 printk, 2 panic.
-    pub failure: u32,
-    /// pid of the registered audit daemon (0: none).
-    pub pid: u32,
-    /// Messages per second limit (0: none).
-    pub rate_limit: u32,
-    /// Queue length limit.
-    pub backlog_limit: u32,
-    /// Records lost so far.
-    pub lost: u32,
-    /// Records queued now.
-    pub backlog: u32,
-}
-
-/// Ask the kernel for its audit status with a read-only `AUDIT_GET` on a NETLINK_AUDIT socket.
-pub(crate) fn audit_get() -> io::Result<AuditStatus> {
-    const NETLINK_AUDIT: libc::c_int = 9;
-    const AUDIT_GET: u16 = 1000;
-    const NLMSG_ERROR: u16 = 2;
-    // SAFETY: socket() takes integers only.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_AUDIT,
-        )
-    };
-    check(libc::c_long::from(fd))?;
-    // SAFETY: fd is a fresh socket returned by the kernel and owned by nobody else.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let timeout = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
-    };
-    // SAFETY: the option value points to a live timeval of the size given.
-    let ret = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    check(libc::c_long::from(ret))?;
-    let mut req = [0u8; 16];
-    req[0..4].copy_from_slice(&16u32.to_ne_bytes());
-    req[4..6].copy_from_slice(&AUDIT_GET.to_ne_bytes());
-    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
-    req[6..8].copy_from_slice(&flags.to_ne_bytes());
-    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    // SAFETY: an all-zero sockaddr_nl is valid; we then set the family (destination: kernel).
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: req and addr are live for the call, with the lengths given.
-    let sent = unsafe {
-        libc::sendto(
-            sock.as_raw_fd(),
-            req.as_ptr().cast(),
-            req.len(),
-            0,
-            (&addr as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    check(sent as libc::c_long)?;
-    let mut buf = [0u8; 8192];
-    for _ in 0..4 {
-        // SAFETY: buf is a live, writable buffer of the length given.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let n = usize::try_from(check(n as libc::c_long)?).unwrap_or(0);
-        let mut off = 0;
-        while off + 16 <= n {
-            let u32_at =
-                |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
-            let len = u32_at(off) as usize;
-            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            if len < 16 || off + len > n {
-                break;
-            }
-            let body = off + 16;
-            if ty == NLMSG_ERROR && len >= 20 {
-                let errno = -(u32_at(body) as i32);
-                if errno != 0 {
-                    return Err(io::Error::from_raw_os_error(errno));
-                }
-            } else if ty == AUDIT_GET && len >= 16 + 32 {
-                return Ok(AuditStatus {
-                    enabled: u32_at(body + 4),
-                    failure: u32_at(body + 8),
-                    pid: u32_at(body + 12),
-                    rate_limit: u32_at(body + 16),
-                    backlog_limit: u32_at(body + 20),
-                    lost: u32_at(body + 24),
-                    backlog: u32_at(body + 28),
-                });
-            }
-            off += (len + 3) & !3;
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "no AUDIT_GET reply from the kernel",
-    ))
 }

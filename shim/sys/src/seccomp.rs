@@ -18,10 +18,11 @@
 //! measurable cost); argument conditions on a hot syscall cost about 150 ns per call.
 //!
 //! # Architecture
-//! Each filter first checks `seccomp_data.arch` against the compiled architecture and kills the
-//! process on a mismatch (seccompiler's prologue): 32-bit (`int 0x80`) syscalls of an x86_64
-//! container are killed. On x86_64 an x32 syscall (number with bit 30 set) fails with `ENOSYS`
-//! in every filter, because it would otherwise bypass deny rules written for native numbers.
+//! Each filter first checks `seccomp_data.arch` against the compiled architecture
+//! (seccompiler's prologue). A syscall of another ABI (32-bit `int 0x80` on x86_64) and, on
+//! x86_64, an x32 syscall (number with bit 30 set) would bypass rules written for native
+//! numbers, so every filter treats them as matching all its rules: `ENOSYS` for an errno
+//! filter, `LOG` in audit mode (never breaking the workload), `TRAP`/`KILL_PROCESS` for those.
 //!
 //! # no_new_privs
 //! [`install`] sets `PR_SET_NO_NEW_PRIVS` first: after libcontainer dropped `CAP_SYS_ADMIN` the
@@ -235,6 +236,12 @@ pub enum SeccompError {
         /// The index.
         index: u8,
     },
+    /// seccompiler's BPF prologue is not the one this crate rewrites (a seccompiler upgrade).
+    #[error("unexpected seccompiler prologue in the filter for action {action:?}")]
+    Prologue {
+        /// Match action of the filter.
+        action: Action,
+    },
     /// This machine's architecture is not supported.
     #[error("unsupported architecture {0}")]
     UnsupportedArch(String),
@@ -364,8 +371,20 @@ fn build(
     )
     .map_err(err)?;
     let mut program: BpfProgram = filter.try_into().map_err(err)?;
+    let foreign = foreign_abi_action(match_action, mismatch_action);
+    // seccompiler's prologue: [load arch, jeq arch +1, ret KILL_PROCESS].
+    match program.get_mut(2) {
+        Some(ret) if ret.code == BPF_RET_K && ret.k == libc::SECCOMP_RET_KILL_PROCESS => {
+            ret.k = foreign;
+        }
+        _ => {
+            return Err(SeccompError::Prologue {
+                action: match_action,
+            });
+        }
+    }
     if arch == Arch::X86_64 {
-        insert_x32_guard(&mut program);
+        insert_x32_guard(&mut program, foreign);
     }
     Ok(CompiledFilter {
         match_action,
@@ -374,13 +393,30 @@ fn build(
     })
 }
 
-/// seccompiler's prologue is 3 instructions (load arch, compare, kill); insert right after it
-/// "load nr; if nr >= X32_SYSCALL_BIT return ERRNO(ENOSYS)". Jumps are relative and none crosses
+const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+/// What a filter returns for a syscall of a foreign ABI: as if it matched every rule.
+fn foreign_abi_action(match_action: Action, mismatch_action: Action) -> u32 {
+    let action = if match_action == Action::Allow {
+        mismatch_action
+    } else {
+        match_action
+    };
+    match action {
+        Action::Allow => libc::SECCOMP_RET_ALLOW,
+        Action::Log => libc::SECCOMP_RET_LOG,
+        Action::Errno(_) => libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        Action::Trap => libc::SECCOMP_RET_TRAP,
+        Action::KillProcess => libc::SECCOMP_RET_KILL_PROCESS,
+    }
+}
+
+/// seccompiler's prologue is 3 instructions (load arch, compare, ret); insert right after it
+/// "load nr; if nr >= X32_SYSCALL_BIT return `foreign`". Jumps are relative and none crosses
 /// the insertion point, so the rest of the program is unchanged.
-fn insert_x32_guard(program: &mut BpfProgram) {
+fn insert_x32_guard(program: &mut BpfProgram, foreign: u32) {
     const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
     const BPF_JMP_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
-    const BPF_RET_K: u16 = 0x06;
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
     let guard = [
         sock_filter {
@@ -399,7 +435,7 @@ fn insert_x32_guard(program: &mut BpfProgram) {
             code: BPF_RET_K,
             jt: 0,
             jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | (libc::ENOSYS as u32),
+            k: foreign,
         },
     ];
     let at = 3.min(program.len());

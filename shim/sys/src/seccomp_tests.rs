@@ -109,26 +109,28 @@ fn allow_everything_installs_nothing() {
 }
 
 #[test]
-fn x32_guard_follows_the_arch_check() {
-    let c = compile(
-        &plan(Action::Allow, vec![rule("mkdir", Action::Errno(1))]),
-        Arch::X86_64,
-    )
-    .expect("compile");
+fn foreign_abis_get_the_filters_own_severity() {
+    let deny = plan(Action::Allow, vec![rule("mkdir", Action::Errno(1))]);
+    let c = compile(&deny, Arch::X86_64).expect("compile");
     let prog = &c.filters[0].program;
-    assert_eq!(
-        prog[2].k,
-        libc::SECCOMP_RET_KILL_PROCESS,
-        "seccompiler prologue moved"
-    );
-    assert_eq!(prog[4].k, 0x4000_0000);
-    assert_eq!(prog[5].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    assert_eq!(prog[2].k, enosys, "arch mismatch");
+    assert_eq!(prog[4].k, 0x4000_0000, "x32 bit");
+    assert_eq!(prog[5].k, enosys, "x32");
+    let audit = compile(&deny.audit_mode(), Arch::X86_64).expect("compile");
+    assert_eq!(audit.filters[0].program[2].k, libc::SECCOMP_RET_LOG);
+    assert_eq!(audit.filters[0].program[5].k, libc::SECCOMP_RET_LOG);
+    let kill = plan(Action::Allow, vec![rule("ptrace", Action::KillProcess)]);
+    let k = compile(&kill, Arch::X86_64).expect("compile");
+    assert_eq!(k.filters[0].program[2].k, libc::SECCOMP_RET_KILL_PROCESS);
+    // aarch64 has no x32 ABI: no guard.
     let a = compile(
         &plan(Action::Allow, vec![rule("mkdirat", Action::Errno(1))]),
         Arch::Aarch64,
     )
     .expect("compile");
     assert!(a.filters[0].program.iter().all(|i| i.k != 0x4000_0000));
+    assert_eq!(a.filters[0].program[2].k, enosys);
 }
 
 #[test]

@@ -236,3 +236,121 @@ fn plain_deny_list_costs_nothing_measurable_on_getppid() {
         "vigil's plain deny list costs {best:.1} ns per getppid"
     );
 }
+
+#[test]
+fn errno_denials_reach_the_audit_channel_only_with_flag_log() {
+    if !seccomp_ok() {
+        return;
+    }
+    let mut reader = match vigil_sys::audit::AuditReader::subscribe() {
+        Ok(r) => r,
+        Err(e) => {
+            let why = format!("{e}: {:?}", std::error::Error::source(&e));
+            assert!(!have("the audit read-log multicast group", false, &why));
+            return;
+        }
+    };
+    reader
+        .set_timeout(std::time::Duration::from_millis(100))
+        .expect("timeout");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tag = format!("vgl{}", std::process::id() % 100_000);
+    let child = |log: bool, name: String| {
+        let mut plan = deny(&["mkdir", "mkdirat"], Action::Errno(libc::EPERM as u32));
+        plan.log_denials = log;
+        let t = dir.path().join(&name);
+        in_child(move || {
+            let cname = std::ffi::CString::new(name).expect("name");
+            nix::sys::prctl::set_name(&cname).expect("set comm");
+            seccomp::apply(&plan).expect("apply seccomp");
+            errno(std::fs::create_dir(&t))
+        })
+    };
+    let (logged, silent) = (format!("{tag}a"), format!("{tag}b"));
+    assert_eq!(child(true, logged.clone()), Child::Report(eperm()));
+    assert_eq!(child(false, silent.clone()), Child::Report(eperm()));
+    let arch = seccomp::Arch::native().expect("arch");
+    let numbers: Vec<String> = ["mkdir", "mkdirat"]
+        .iter()
+        .filter_map(|n| arch.syscall_number(n))
+        .map(|n| n.to_string())
+        .collect();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        match reader.recv().expect("recv") {
+            Some(r) if r.kind == vigil_sys::audit::AUDIT_SECCOMP => {
+                if let Some(comm) = r.field("comm")
+                    && comm.starts_with(&tag)
+                {
+                    assert!(
+                        numbers.iter().any(|n| r.field("syscall") == Some(n)),
+                        "{r:?}"
+                    );
+                    seen.push(comm.to_string());
+                }
+            }
+            Some(_) => {}
+            None if seen.contains(&logged) => break,
+            None => {}
+        }
+    }
+    assert!(
+        seen.contains(&logged),
+        "no seccomp record for the FLAG_LOG child; saw {seen:?}"
+    );
+    assert!(
+        !seen.contains(&silent),
+        "an errno denial without FLAG_LOG was logged"
+    );
+}
+
+/// i386 getpid through `int 0x80` from this 64-bit process.
+#[cfg(target_arch = "x86_64")]
+fn int80_getpid() -> i64 {
+    let ret: i64;
+    // SAFETY: int 0x80 with eax = 20 (i386 getpid) takes no argument and touches no memory; the
+    // kernel may zero r8-r11, which are declared clobbered.
+    unsafe {
+        std::arch::asm!(
+            "int 0x80",
+            inlateout("rax") 20i64 => ret,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            options(nostack)
+        );
+    }
+    ret
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_32_bit_syscall_cannot_bypass_a_deny_list() {
+    if !seccomp_ok() {
+        return;
+    }
+    let plan = deny(&["mkdir", "mkdirat"], Action::Errno(libc::EPERM as u32));
+    let audit = plan.audit_mode();
+    let run = |plan: SeccompPlan| {
+        in_child(move || {
+            let before = int80_getpid();
+            if before != i64::from(std::process::id() as i32) {
+                return format!("skip: int 0x80 getpid returned {before} (no IA-32 emulation)");
+            }
+            seccomp::apply(&plan).expect("apply seccomp");
+            format!("{}", int80_getpid())
+        })
+    };
+    let enforced = run(plan);
+    if let Child::Report(s) = &enforced
+        && let Some(why) = s.strip_prefix("skip: ")
+        && !have("IA-32 emulation", false, why)
+    {
+        return;
+    }
+    // Enforce: every i386 syscall fails with ENOSYS. Audit: it runs (and is logged).
+    assert_eq!(enforced, Child::Report(format!("{}", -libc::ENOSYS)));
+    let Child::Report(pid) = run(audit) else {
+        panic!("audit child failed")
+    };
+    assert!(pid.parse::<i64>().expect("pid") > 0, "{pid}");
+}
