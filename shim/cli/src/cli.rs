@@ -80,6 +80,12 @@ pub enum Command {
     /// Check, compile and import policies
     #[command(subcommand)]
     Policy(vigil_policy::cli::PolicyCommand),
+    /// Which enforcement layers work on this host, and why the others do not
+    Doctor {
+        /// Output format
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Verify, query, report and export the audit journal
     #[command(subcommand)]
     Audit(vigil_journal::cli::AuditCommand),

@@ -180,8 +180,32 @@ fn query(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
             rt.events(&a.container_id, a.interval, a.stats)?;
             Ok(0)
         }
+        Command::Doctor { format } => doctor(&format),
         other => bail!("{other:?} is a management command"),
     }
+}
+
+/// `vigil doctor`: one line per layer (or a JSON array), exit 0 either way: a missing layer
+/// is information, and `require` in a policy decides whether it stops a container.
+fn doctor(format: &str) -> anyhow::Result<i32> {
+    let probes = vigil_sys::probe::all();
+    match format {
+        "json" => {
+            let v: Vec<_> = probes
+                .iter()
+                .map(|p| serde_json::json!({"layer": p.name, "available": p.available, "detail": p.detail}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        "text" => {
+            for p in &probes {
+                let mark = if p.available { "ok " } else { "no " };
+                println!("{mark} {:<22} {}", p.name, p.detail);
+            }
+        }
+        other => bail!("invalid format {other:?}: use text or json"),
+    }
+    Ok(0)
 }
 
 fn print_version() {
