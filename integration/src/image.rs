@@ -165,7 +165,7 @@ fn build_into(stage: &Path, busybox: &Path) -> Result<(), ImageError> {
     let rootfs = stage.join("rootfs");
     make_busybox_rootfs(&rootfs, busybox)?;
     let layout = stage.join("oci");
-    let img = |tag: &str| format!("oci:{}:{tag}", layout.display());
+    let img = |tag: &str| format!("{}:{tag}", layout.display());
     run(Command::new("umoci")
         .args(["init", "--layout"])
         .arg(&layout))?;
@@ -208,7 +208,7 @@ fn build_into(stage: &Path, busybox: &Path) -> Result<(), ImageError> {
     run(Command::new("umoci").args(["gc", "--layout"]).arg(&layout))?;
 
     let copy = |tag: &str, dest: String| -> Result<(), ImageError> {
-        run(Command::new("skopeo").args(["--insecure-policy", "copy", "--quiet", &img(tag), &dest]))
+        run(Command::new("skopeo").args(["--insecure-policy", "copy", "--quiet", &format!("oci:{}", img(tag)), &dest]))
     };
     copy(
         "busybox",
