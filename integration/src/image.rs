@@ -208,7 +208,13 @@ fn build_into(stage: &Path, busybox: &Path) -> Result<(), ImageError> {
     run(Command::new("umoci").args(["gc", "--layout"]).arg(&layout))?;
 
     let copy = |tag: &str, dest: String| -> Result<(), ImageError> {
-        run(Command::new("skopeo").args(["--insecure-policy", "copy", "--quiet", &format!("oci:{}", img(tag)), &dest]))
+        run(Command::new("skopeo").args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            &format!("oci:{}", img(tag)),
+            &dest,
+        ]))
     };
     copy(
         "busybox",
