@@ -283,5 +283,16 @@ impl Drop for Containerd {
         }
         let _ = std::fs::remove_dir(Path::new(SHIM_DEFAULT_ROOT).join(&self.namespace));
         cleanup::unmount_under(self.tmp.path());
+        // containerd and ctr create these host directories on demand; remove them when empty
+        // (remove_dir fails on a directory another containerd is using).
+        for d in [
+            &format!("{SHIM_DEFAULT_ROOT}/{CRI_NAMESPACE}"),
+            SHIM_DEFAULT_ROOT,
+            "/run/containerd/s",
+            "/run/containerd/fifo",
+            "/run/containerd",
+        ] {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }

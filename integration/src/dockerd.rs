@@ -17,6 +17,8 @@ use crate::runtime::{RuntimeError, runtime_bin};
 use crate::snippets::{self, SnippetError};
 use crate::wrapper::{RuntimeWrapper, WrapperError};
 
+const TRUST_KEY: &str = "/etc/docker/key.json";
+
 #[derive(Debug, thiserror::Error)]
 pub enum DockerdError {
     #[error("failed to prepare {path:?}")]
@@ -45,6 +47,9 @@ pub enum DockerdError {
 pub struct Dockerd {
     /// `cgroup-parent` of every container (`/vit...`).
     pub cgroup_parent: String,
+    /// Whether dockerd 20.10 will create /etc/docker/key.json (it always writes its libtrust key
+    /// there): then we remove it on drop.
+    created_key: bool,
     wrapper: RuntimeWrapper,
     host: String,
     daemon: Option<Daemon>,
@@ -86,6 +91,7 @@ impl Dockerd {
             path: path.clone(),
             source,
         })?;
+        let created_key = !Path::new(TRUST_KEY).exists();
         let mut daemon = Daemon::spawn(
             "dockerd",
             Command::new("dockerd").arg("--config-file").arg(&path),
@@ -93,6 +99,7 @@ impl Dockerd {
         )?;
         let mut d = Self {
             cgroup_parent,
+            created_key,
             wrapper,
             host,
             daemon: None,
@@ -162,5 +169,13 @@ impl Drop for Dockerd {
         }
         cleanup::remove_cgroup_tree(&self.cgroup_parent);
         cleanup::unmount_under(self.tmp.path());
+        if self.created_key {
+            let _ = std::fs::remove_file(TRUST_KEY);
+            let _ = std::fs::remove_dir("/etc/docker");
+        }
+        // dockerd creates its plugin discovery dir, its shims their socket dir: remove when empty.
+        for d in ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"] {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
