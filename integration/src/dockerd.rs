@@ -174,7 +174,12 @@ impl Drop for Dockerd {
             let _ = std::fs::remove_dir("/etc/docker");
         }
         // dockerd creates its plugin discovery dir, its shims their socket dir: remove when empty.
-        for d in ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"] {
+        for d in [
+            "/run/docker/plugins",
+            "/run/docker",
+            "/run/containerd/s",
+            "/run/containerd",
+        ] {
             let _ = std::fs::remove_dir(d);
         }
     }

@@ -71,7 +71,11 @@ events_logger = "file"
 events_logfile_path = "{events}"
 lock_type = "file"
 
+[network]
+network_config_dir = "{netconf}"
+
 {snippet}"#,
+            netconf = t.join("net.d").display(),
             events = t.join("events.log").display(),
             snippet = snippets::podman_containers_conf(&wrapper.path)?,
         );
@@ -79,7 +83,7 @@ lock_type = "file"
             path: conf.clone(),
             source,
         })?;
-        for d in ["root", "runroot", "tmp"] {
+        for d in ["root", "runroot", "tmp", "net.d"] {
             let p = t.join(d);
             std::fs::create_dir_all(&p).map_err(|source| PodmanError::Io {
                 path: p.clone(),
@@ -187,5 +191,14 @@ impl Drop for Podman {
         )
         .map(|_| ());
         cleanup::unmount_under(self.tmp.path());
+        // Created on demand by podman and by runtimes called without --root; remove when empty.
+        for d in [
+            "/run/containers/networks",
+            "/run/containers",
+            "/run/runc",
+            "/run/vigil",
+        ] {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
