@@ -136,10 +136,10 @@ impl BundleBuilder {
         for (ptr, v) in &self.edits {
             if let Some(slot) = spec.pointer_mut(ptr) {
                 *slot = v.clone();
-            } else if let Some((parent, key)) = ptr.rsplit_once('/') {
-                if let Some(Value::Object(m)) = spec.pointer_mut(parent) {
-                    m.insert(key.to_string(), v.clone());
-                }
+            } else if let Some((parent, key)) = ptr.rsplit_once('/')
+                && let Some(Value::Object(m)) = spec.pointer_mut(parent)
+            {
+                m.insert(key.to_string(), v.clone());
             }
         }
         spec

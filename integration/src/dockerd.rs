@@ -153,11 +153,11 @@ impl Dockerd {
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        if self.daemon.is_some() {
-            if let Ok(o) = self.docker(&["ps", "-aq"]) {
-                for id in o.stdout.split_whitespace() {
-                    let _ = self.docker(&["rm", "-f", id]);
-                }
+        if self.daemon.is_some()
+            && let Ok(o) = self.docker(&["ps", "-aq"])
+        {
+            for id in o.stdout.split_whitespace() {
+                let _ = self.docker(&["rm", "-f", id]);
             }
         }
         if let Some(mut d) = self.daemon.take() {

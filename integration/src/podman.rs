@@ -185,11 +185,6 @@ impl Drop for Podman {
             }
         }
         cleanup::remove_cgroup_tree(&self.cgroup_parent);
-        let _ = cmd::run(
-            &mut self.cmd(&["unshare", "true"]).arg("--help"),
-            Duration::from_secs(1),
-        )
-        .map(|_| ());
         cleanup::unmount_under(self.tmp.path());
         // Created on demand by podman and by runtimes called without --root; remove when empty.
         for d in [
