@@ -1,0 +1,66 @@
+//! A logging wrapper around the runtime under test, handed to engines instead of the binary.
+//!
+//! Each invocation appends one line (its arguments, tab-separated) to a log and then `exec`s the
+//! real binary with the same arguments, so the wrapper changes nothing but lets a test prove that
+//! the engine called the runtime under test, and shows the exact flags engines pass.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WrapperError {
+    #[error("failed to write runtime wrapper {path:?}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeWrapper {
+    pub path: PathBuf,
+    pub log: PathBuf,
+    pub real: PathBuf,
+}
+
+impl RuntimeWrapper {
+    /// Writes `dir/NAME` (a sh script) wrapping `real`, logging to `dir/NAME.calls`.
+    pub fn create(dir: &Path, name: &str, real: &Path) -> Result<Self, WrapperError> {
+        let path = dir.join(name);
+        let log = dir.join(format!("{name}.calls"));
+        let script = format!(
+            "#!/bin/sh\n# logs each call, then runs the runtime under test unchanged\n(IFS=\"$(printf '\\t')\"; printf '%s\\n' \"$*\") >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        );
+        let err = |source| WrapperError::Write {
+            path: path.clone(),
+            source,
+        };
+        std::fs::write(&path, script).map_err(err)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(err)?;
+        Ok(Self {
+            path,
+            log,
+            real: real.to_path_buf(),
+        })
+    }
+
+    /// Every logged call so far, each as its argument list.
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect()
+    }
+
+    /// The logged calls whose arguments include `subcommand` (e.g. "create").
+    pub fn calls_with(&self, subcommand: &str) -> Vec<Vec<String>> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.iter().any(|a| a == subcommand))
+            .collect()
+    }
+}
