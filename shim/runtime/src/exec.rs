@@ -64,12 +64,27 @@ impl Runtime {
         } else {
             None
         };
-        let process = tty_process.as_ref().or(opts.process.as_ref());
-        // The exec'd process is confined like the init: same launch-time layers.
-        let plan = match crate::policy::load_compiled(&self.root, id)? {
-            Some(compiled) => crate::launch::LaunchPlan::from_policy(id, &compiled)?,
+        // The exec'd process is confined like the init: the policy's process edits on the
+        // engine's process file, and the same launch-time layers.
+        let compiled = crate::policy::load_compiled(&self.root, id)?;
+        let confined = match (&compiled, &opts.process) {
+            (Some(c), Some(file)) => Some(crate::policy::confine_process_file(
+                &self.root,
+                id,
+                c,
+                &self.config,
+                file,
+            )?),
+            _ => None,
+        };
+        let plan = match &compiled {
+            Some(c) => crate::launch::LaunchPlan::from_policy(id, c)?,
             None => crate::launch::LaunchPlan::default(),
         };
+        let process = tty_process
+            .as_ref()
+            .or(confined.as_ref())
+            .or(opts.process.as_ref());
         let (user, group) = match opts.user {
             Some((u, g)) => (Some(u), g),
             None => (None, None),
@@ -103,7 +118,7 @@ impl Runtime {
                     .with_sub_cgroup(opts.cgroup.clone())
                     .build()
             });
-        if let Some(p) = &tty_process {
+        for p in tty_process.iter().chain(confined.iter()) {
             let _ = fs::remove_file(p);
         }
         let pid = built.map_err(|e| RuntimeError::container("exec into", id, e))?;

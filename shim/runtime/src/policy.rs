@@ -19,6 +19,7 @@ use crate::RuntimeError;
 
 const SHADOW_DIR: &str = "@vigil";
 const POLICY_FILE: &str = "policy.json";
+const ORIGIN_FILE: &str = "bundle";
 
 /// Selects, loads and compiles the container's policy, and applies its OCI edits to `spec`.
 pub(crate) fn prepare(
@@ -117,7 +118,53 @@ pub(crate) fn write_shadow(
         source,
     })?;
     write_private(&dir.join(POLICY_FILE), &json)?;
+    write_private(
+        &dir.join(ORIGIN_FILE),
+        bundle.as_os_str().as_encoded_bytes(),
+    )?;
     Ok(dir)
+}
+
+/// The engine's bundle a container was created from (libcontainer's state names the shadow).
+pub(crate) fn origin_bundle(root: &Path, id: &str) -> Option<PathBuf> {
+    let bytes = fs::read(shadow_dir(root, id).join(ORIGIN_FILE)).ok()?;
+    Some(PathBuf::from(String::from_utf8(bytes).ok()?))
+}
+
+/// Applies the policy's process edits (capabilities, no_new_privs, rlimits) to an `exec`
+/// process file: the engine wrote it from its own spec, which the policy narrowed at create.
+pub(crate) fn confine_process_file(
+    root: &Path,
+    id: &str,
+    compiled: &CompiledPolicy,
+    config: &HostConfig,
+    process_file: &Path,
+) -> Result<PathBuf, RuntimeError> {
+    let text = fs::read_to_string(process_file).map_err(|source| RuntimeError::Read {
+        path: process_file.to_path_buf(),
+        source,
+    })?;
+    let process: libcontainer::oci_spec::runtime::Process =
+        serde_json::from_str(&text).map_err(|source| RuntimeError::Json {
+            what: process_file.display().to_string(),
+            source,
+        })?;
+    let mut spec = Spec::default();
+    spec.set_process(Some(process));
+    compiled
+        .oci
+        .apply_for_host(&mut spec, config)
+        .map_err(|e| RuntimeError::Policy {
+            id: id.to_owned(),
+            message: e.to_string(),
+        })?;
+    let json = serde_json::to_vec(spec.process()).map_err(|source| RuntimeError::Json {
+        what: "confined exec process".into(),
+        source,
+    })?;
+    let path = shadow_dir(root, id).join(format!("exec-{}.json", std::process::id()));
+    write_private(&path, &json)?;
+    Ok(path)
 }
 
 /// The compiled policy a container was created with, if any.

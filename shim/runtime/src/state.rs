@@ -58,7 +58,7 @@ impl Runtime {
     /// `runc state ID`.
     pub fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
         let container = self.load(id)?;
-        Ok(export(&container))
+        Ok(export(&self.root, &container))
     }
 
     /// `runc list`: every container under the root, sorted by id. Entries whose state cannot be
@@ -84,7 +84,7 @@ impl Runtime {
             }
             match self.load(&id) {
                 Ok(c) => {
-                    let s = export(&c);
+                    let s = export(&self.root, &c);
                     out.push(ListEntry {
                         oci_version: s.oci_version,
                         id: s.id,
@@ -115,8 +115,10 @@ pub(crate) fn status_name(c: &Container) -> &'static str {
     }
 }
 
-fn export(c: &Container) -> ContainerState {
+fn export(root: &Path, c: &Container) -> ContainerState {
     let st = &c.state;
+    // libcontainer builds from the shadow bundle; engines expect the bundle they passed.
+    let bundle = crate::policy::origin_bundle(root, &st.id).unwrap_or_else(|| st.bundle.clone());
     let stopped = status_name(c) == "stopped";
     ContainerState {
         oci_version: st.oci_version.clone(),
@@ -124,8 +126,8 @@ fn export(c: &Container) -> ContainerState {
         // runc reports pid 0 for a stopped container.
         pid: if stopped { 0 } else { st.pid.unwrap_or(0) },
         status: status_name(c).to_owned(),
-        rootfs: rootfs_of(&st.bundle),
-        bundle: st.bundle.clone(),
+        rootfs: rootfs_of(&bundle),
+        bundle,
         created: st
             .created
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
