@@ -41,7 +41,28 @@ impl Executor for VigilExecutor {
         self.inner.exec(spec)
     }
 
+    /// libcontainer's default check wants `PATH` even for an absolute entrypoint; runc does
+    /// not (pause images set no environment at all), so a path with a `/` is checked directly.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        self.inner.validate(spec)
+        let first = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref())
+            .and_then(|a| a.first());
+        match first {
+            Some(exe) if exe.contains('/') => {
+                use std::os::unix::fs::PermissionsExt;
+                match std::fs::metadata(exe) {
+                    Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+                    Ok(_) => Err(ExecutorValidationError::ArgValidationError(format!(
+                        "{exe:?} is not an executable file"
+                    ))),
+                    Err(e) => Err(ExecutorValidationError::ArgValidationError(format!(
+                        "executable {exe:?} not found: {e}"
+                    ))),
+                }
+            }
+            _ => self.inner.validate(spec),
+        }
     }
 }
