@@ -19,7 +19,8 @@ pub enum CleanupError {
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-fn alive(pid: i32) -> bool {
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
     // A zombie is gone for our purposes: it holds no mounts and no cgroup membership.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => s

@@ -111,6 +111,10 @@ impl Containerd {
         })
     }
 
+    /// The daemon's pid (0 once stopped).
+    pub fn daemon_pid(&self) -> i32 {
+        self.daemon.as_ref().map_or(0, Daemon::pid)
+    }
     pub fn address(&self) -> &Path {
         &self.address
     }

@@ -113,6 +113,10 @@ impl Dockerd {
         Ok(d)
     }
 
+    /// The daemon's pid (0 once stopped).
+    pub fn daemon_pid(&self) -> i32 {
+        self.daemon.as_ref().map_or(0, Daemon::pid)
+    }
     pub fn tmp(&self) -> &Path {
         self.tmp.path()
     }
