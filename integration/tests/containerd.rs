@@ -104,8 +104,10 @@ fn ctr_run_rm_passes_output_and_exit_codes() {
     assert_eq!(
         out.code(),
         7,
-        "exit code not passed through; stderr {}",
-        out.stderr
+        "exit code not passed through; stdout {:?} stderr {:?}\ncontainerd log:\n{}",
+        out.stdout,
+        out.stderr,
+        c.log()
     );
     assert_nothing_left(&c, &id2);
 }
