@@ -55,12 +55,23 @@ pub struct Containerd {
     address: PathBuf,
     daemon: Option<Daemon>,
     tmp: TempDir,
+    _host_dirs: cleanup::HostDirsLease,
 }
+
+/// Host directories containerd, its shims and ctr create on demand.
+const HOST_DIRS: &[&str] = &[
+    "/run/containerd/runc/k8s.io",
+    "/run/containerd/runc",
+    "/run/containerd/s",
+    "/run/containerd/fifo",
+    "/run/containerd",
+];
 
 impl Containerd {
     /// Writes config.toml (CRI enabled, runtime class from the snippet with BinaryName = a
     /// logging wrapper of [`runtime_bin`]) and starts containerd; waits until it answers.
     pub fn start() -> Result<Self, ContainerdError> {
+        let host_dirs = cleanup::HostDirsLease::take(HOST_DIRS);
         let tmp = tempfile::Builder::new()
             .prefix("vit-ctrd-")
             .tempdir()
@@ -108,6 +119,7 @@ impl Containerd {
             address,
             daemon: Some(daemon),
             tmp,
+            _host_dirs: host_dirs,
         })
     }
 
@@ -287,16 +299,5 @@ impl Drop for Containerd {
         }
         let _ = std::fs::remove_dir(Path::new(SHIM_DEFAULT_ROOT).join(&self.namespace));
         cleanup::unmount_under(self.tmp.path());
-        // containerd and ctr create these host directories on demand; remove them when empty
-        // (remove_dir fails on a directory another containerd is using).
-        for d in [
-            &format!("{SHIM_DEFAULT_ROOT}/{CRI_NAMESPACE}"),
-            SHIM_DEFAULT_ROOT,
-            "/run/containerd/s",
-            "/run/containerd/fifo",
-            "/run/containerd",
-        ] {
-            let _ = std::fs::remove_dir(d);
-        }
     }
 }

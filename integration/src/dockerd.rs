@@ -54,11 +54,21 @@ pub struct Dockerd {
     host: String,
     daemon: Option<Daemon>,
     tmp: TempDir,
+    _host_dirs: cleanup::HostDirsLease,
 }
+
+/// Host directories dockerd (plugin discovery) and its shims (sockets) create on demand.
+const HOST_DIRS: &[&str] = &[
+    "/run/docker/plugins",
+    "/run/docker",
+    "/run/containerd/s",
+    "/run/containerd",
+];
 
 impl Dockerd {
     /// Writes daemon.json and starts dockerd; waits until `docker version` answers.
     pub fn start() -> Result<Self, DockerdError> {
+        let host_dirs = cleanup::HostDirsLease::take(HOST_DIRS);
         let tmp = tempfile::Builder::new()
             .prefix("vit-dockerd-")
             .tempdir()
@@ -104,6 +114,7 @@ impl Dockerd {
             host,
             daemon: None,
             tmp,
+            _host_dirs: host_dirs,
         };
         daemon.wait_ready("docker version answers", Duration::from_secs(60), || {
             cmd::run(&mut d.docker_cmd(&["version"]), Duration::from_secs(5))
@@ -176,15 +187,6 @@ impl Drop for Dockerd {
         if self.created_key {
             let _ = std::fs::remove_file(TRUST_KEY);
             let _ = std::fs::remove_dir("/etc/docker");
-        }
-        // dockerd creates its plugin discovery dir, its shims their socket dir: remove when empty.
-        for d in [
-            "/run/docker/plugins",
-            "/run/docker",
-            "/run/containerd/s",
-            "/run/containerd",
-        ] {
-            let _ = std::fs::remove_dir(d);
         }
     }
 }

@@ -47,10 +47,20 @@ pub struct Podman {
     wrapper: RuntimeWrapper,
     conf: PathBuf,
     tmp: TempDir,
+    _host_dirs: cleanup::HostDirsLease,
 }
+
+/// Created on demand by podman and by runtimes called without `--root`.
+const HOST_DIRS: &[&str] = &[
+    "/run/containers/networks",
+    "/run/containers",
+    "/run/runc",
+    "/run/vigil",
+];
 
 impl Podman {
     pub fn new() -> Result<Self, PodmanError> {
+        let host_dirs = cleanup::HostDirsLease::take(HOST_DIRS);
         let tmp = tempfile::Builder::new()
             .prefix("vit-podman-")
             .tempdir()
@@ -95,6 +105,7 @@ network_config_dir = "{netconf}"
             wrapper,
             conf,
             tmp,
+            _host_dirs: host_dirs,
         })
     }
 
@@ -186,14 +197,5 @@ impl Drop for Podman {
         }
         cleanup::remove_cgroup_tree(&self.cgroup_parent);
         cleanup::unmount_under(self.tmp.path());
-        // Created on demand by podman and by runtimes called without --root; remove when empty.
-        for d in [
-            "/run/containers/networks",
-            "/run/containers",
-            "/run/runc",
-            "/run/vigil",
-        ] {
-            let _ = std::fs::remove_dir(d);
-        }
     }
 }
