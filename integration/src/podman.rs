@@ -160,13 +160,23 @@ network_config_dir = "{netconf}"
     }
 }
 
-/// The default state directory of a runtime podman calls without `--root`: runc's
-/// `/run/runc`, else `/run/<binary name>`.
+/// The default state directory of a runtime podman calls without `--root`: `/run/<NAME>` where
+/// NAME is the first word of `BIN --version` (`runc version ...` -> `/run/runc`, vigil's
+/// `vigil version ...` -> `/run/vigil`), falling back to the binary's file name.
 pub fn default_runtime_root(bin: &Path) -> PathBuf {
-    let name = bin
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let from_version = cmd::run(Command::new(bin).arg("--version"), Duration::from_secs(10))
+        .ok()
+        .and_then(|o| o.stdout.split_whitespace().next().map(str::to_string))
+        .filter(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    let name = from_version.unwrap_or_else(|| {
+        bin.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
     PathBuf::from("/run").join(name)
 }
 
