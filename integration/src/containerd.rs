@@ -58,14 +58,11 @@ pub struct Containerd {
     _host_dirs: cleanup::HostDirsLease,
 }
 
-/// Host directories containerd, its shims and ctr create on demand.
-const HOST_DIRS: &[&str] = &[
-    "/run/containerd/runc/k8s.io",
-    "/run/containerd/runc",
-    "/run/containerd/s",
-    "/run/containerd/fifo",
-    "/run/containerd",
-];
+/// Host directories containerd creates on demand that are ours to remove when empty: none.
+/// `/run/containerd/s` (shim sockets) and `/run/containerd/runc/<ns>` (runtime roots) are
+/// shared with any other containerd on the host, where removing them could race a starting
+/// shim; ctr's FIFOs go to our temp dir (`--fifo-dir`).
+const HOST_DIRS: &[&str] = &[];
 
 impl Containerd {
     /// Writes config.toml (CRI enabled, runtime class from the snippet with BinaryName = a
@@ -146,6 +143,11 @@ impl Containerd {
         self.tmp.path().join("runc-root")
     }
 
+    /// The FIFO directory the `ctr` helpers pass (`--fifo-dir`), under the temp dir.
+    pub fn ctr_fifo_dir(&self) -> PathBuf {
+        self.tmp.path().join("fifo")
+    }
+
     /// `ctr --address A --namespace NS`.
     pub fn ctr(&self, namespace: &str) -> Command {
         let mut c = Command::new("ctr");
@@ -165,7 +167,7 @@ impl Containerd {
     }
 
     /// `ctr run` arguments selecting the runtime under test through the runc shim:
-    /// `--runtime io.containerd.runc.v2 --runc-binary WRAPPER --runc-root ROOT`.
+    /// `--runtime io.containerd.runc.v2 --runc-binary WRAPPER --runc-root ROOT --fifo-dir DIR`.
     pub fn runtime_args(&self) -> Vec<String> {
         vec![
             "--runtime".into(),
@@ -174,6 +176,8 @@ impl Containerd {
             self.wrapper.path.display().to_string(),
             "--runc-root".into(),
             self.ctr_runtime_root().display().to_string(),
+            "--fifo-dir".into(),
+            self.ctr_fifo_dir().display().to_string(),
         ]
     }
 

@@ -57,13 +57,9 @@ pub struct Dockerd {
     _host_dirs: cleanup::HostDirsLease,
 }
 
-/// Host directories dockerd (plugin discovery) and its shims (sockets) create on demand.
-const HOST_DIRS: &[&str] = &[
-    "/run/docker/plugins",
-    "/run/docker",
-    "/run/containerd/s",
-    "/run/containerd",
-];
+/// Host directories dockerd creates on demand (plugin discovery); its shims' socket dir
+/// `/run/containerd/s` is shared with every containerd on the host and stays.
+const HOST_DIRS: &[&str] = &["/run/docker/plugins", "/run/docker"];
 
 impl Dockerd {
     /// Writes daemon.json and starts dockerd; waits until `docker version` answers.

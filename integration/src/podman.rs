@@ -50,13 +50,9 @@ pub struct Podman {
     _host_dirs: cleanup::HostDirsLease,
 }
 
-/// Created on demand by podman and by runtimes called without `--root`.
-const HOST_DIRS: &[&str] = &[
-    "/run/containers/networks",
-    "/run/containers",
-    "/run/runc",
-    "/run/vigil",
-];
+/// Created on demand by podman. The runtime's default root (`/run/runc`, `/run/vigil`) is
+/// shared with every other user of that runtime and stays.
+const HOST_DIRS: &[&str] = &["/run/containers/networks", "/run/containers"];
 
 impl Podman {
     pub fn new() -> Result<Self, PodmanError> {

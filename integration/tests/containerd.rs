@@ -132,10 +132,13 @@ fn ctr_task_exec_pause_resume_kill() {
     assert_eq!(out.code(), 0, "ctr run -d failed: {}", out.stderr);
     assert_eq!(wait_task(&c, &id, "RUNNING").as_deref(), Some("RUNNING"));
 
+    let fifo = c.ctr_fifo_dir().display().to_string();
     let out = c
         .ctr_run(&[
             "tasks",
             "exec",
+            "--fifo-dir",
+            &fifo,
             "--exec-id",
             "e1",
             &id,
