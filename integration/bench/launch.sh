@@ -39,7 +39,6 @@ cleanup() {
   for p in $(grep -l -s -F "$T/c.sock" /proc/[0-9]*/cmdline | cut -d/ -f3); do kill -KILL "$p" 2>/dev/null; done
   grep -F " $T" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
   for d in /sys/fs/cgroup/*/$NS /sys/fs/cgroup/$NS; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-  for d in /run/containerd/s /run/containerd/fifo /run/containerd; do rmdir "$d" 2>/dev/null; done
   rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
@@ -91,7 +90,7 @@ one() { # kind runtime-label runtime-binary iteration
          "$rt" --root $T/state-$label start $id
          "$rt" --root $T/state-$label delete --force $id
          t1=$(now) ;;
-    ctr) t0=$(now); $CTR run --rm --runtime io.containerd.runc.v2 --runc-binary "$rt" \
+    ctr) t0=$(now); $CTR run --rm --fifo-dir $T/fifo --runtime io.containerd.runc.v2 --runc-binary "$rt" \
            --runc-root $T/cstate-runc $IMAGE $id true >/dev/null; t1=$(now) ;;
   esac
   SAMPLES[$kind,$label]+="$(ms $t0 $t1) "

@@ -252,3 +252,41 @@ impl Drop for ContainerGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_sets_what_it_is_told_over_runc_defaults() {
+        let spec = Bundle::builder()
+            .args(["echo", "hi"])
+            .env("A=1")
+            .tty(true)
+            .annotation("vigil.dev/policy", "strict")
+            .cgroups_path("/x/y")
+            .set("/process/cwd", json!("/tmp"))
+            .set("/linux/newkey", json!(5))
+            .spec();
+        assert_eq!(spec["process"]["args"], json!(["echo", "hi"]));
+        assert_eq!(spec["process"]["terminal"], true);
+        assert!(
+            spec["process"]["env"]
+                .as_array()
+                .expect("env")
+                .contains(&json!("A=1"))
+        );
+        assert_eq!(spec["annotations"]["vigil.dev/policy"], "strict");
+        assert_eq!(spec["linux"]["cgroupsPath"], "/x/y");
+        assert_eq!(spec["process"]["cwd"], "/tmp");
+        assert_eq!(spec["linux"]["newkey"], 5);
+        assert_eq!(spec["root"]["path"], "rootfs");
+        let ns: Vec<&str> = spec["linux"]["namespaces"]
+            .as_array()
+            .expect("ns")
+            .iter()
+            .filter_map(|n| n["type"].as_str())
+            .collect();
+        assert_eq!(ns, ["pid", "network", "ipc", "uts", "mount"]);
+    }
+}

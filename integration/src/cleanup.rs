@@ -19,7 +19,8 @@ pub enum CleanupError {
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-fn alive(pid: i32) -> bool {
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
     // A zombie is gone for our purposes: it holds no mounts and no cgroup membership.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => s
@@ -222,4 +223,39 @@ pub fn cgroup_file(rel: &str, controller: &str, file: &str) -> Result<String, Cl
         Path::new(CGROUP_ROOT).join(rel).join(file)
     };
     std::fs::read_to_string(&path).map_err(|source| CleanupError::Read { path, source })
+}
+
+/// Host directories that engines create on demand and that we remove once empty, but only
+/// when the last engine guard of this process is gone: removing `/run/containerd/s` while
+/// another guard's shim is between its mkdir and its bind would break that shim.
+#[derive(Debug)]
+pub struct HostDirsLease {
+    dirs: &'static [&'static str],
+}
+
+static LIVE_ENGINES: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+impl HostDirsLease {
+    /// Takes a lease before an engine starts; `dirs` are removed (if empty, deepest listed
+    /// first) when the last lease is dropped.
+    pub fn take(dirs: &'static [&'static str]) -> Self {
+        *LIVE_ENGINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        Self { dirs }
+    }
+}
+
+impl Drop for HostDirsLease {
+    fn drop(&mut self) {
+        let mut live = LIVE_ENGINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *live = live.saturating_sub(1);
+        if *live == 0 {
+            for d in self.dirs {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
 }

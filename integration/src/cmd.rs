@@ -156,3 +156,30 @@ pub fn wait_deadline(child: &mut Child, timeout: Duration) -> std::io::Result<Op
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_output_and_codes_and_kills_on_timeout() {
+        let out = run(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(10),
+        )
+        .expect("sh runs");
+        assert_eq!(
+            (out.code(), out.stdout.as_str(), out.stderr.as_str()),
+            (3, "out\n", "err\n")
+        );
+        assert!(out.ok().is_err());
+        let out = run_with_stdin(&mut Command::new("cat"), b"piped", Duration::from_secs(10))
+            .expect("cat runs");
+        assert_eq!(out.stdout, "piped");
+        let t = Instant::now();
+        let e = run(Command::new("sleep").arg("30"), Duration::from_millis(200))
+            .expect_err("must time out");
+        assert!(matches!(e, CmdError::Timeout { .. }), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -55,12 +55,20 @@ pub struct Containerd {
     address: PathBuf,
     daemon: Option<Daemon>,
     tmp: TempDir,
+    _host_dirs: cleanup::HostDirsLease,
 }
+
+/// Host directories containerd creates on demand that are ours to remove when empty: none.
+/// `/run/containerd/s` (shim sockets) and `/run/containerd/runc/<ns>` (runtime roots) are
+/// shared with any other containerd on the host, where removing them could race a starting
+/// shim; ctr's FIFOs go to our temp dir (`--fifo-dir`).
+const HOST_DIRS: &[&str] = &[];
 
 impl Containerd {
     /// Writes config.toml (CRI enabled, runtime class from the snippet with BinaryName = a
     /// logging wrapper of [`runtime_bin`]) and starts containerd; waits until it answers.
     pub fn start() -> Result<Self, ContainerdError> {
+        let host_dirs = cleanup::HostDirsLease::take(HOST_DIRS);
         let tmp = tempfile::Builder::new()
             .prefix("vit-ctrd-")
             .tempdir()
@@ -108,9 +116,14 @@ impl Containerd {
             address,
             daemon: Some(daemon),
             tmp,
+            _host_dirs: host_dirs,
         })
     }
 
+    /// The daemon's pid (0 once stopped).
+    pub fn daemon_pid(&self) -> i32 {
+        self.daemon.as_ref().map_or(0, Daemon::pid)
+    }
     pub fn address(&self) -> &Path {
         &self.address
     }
@@ -128,6 +141,11 @@ impl Containerd {
     /// The runtime root the `ctr` helpers pass (`--runc-root`), under the temp dir.
     pub fn ctr_runtime_root(&self) -> PathBuf {
         self.tmp.path().join("runc-root")
+    }
+
+    /// The FIFO directory the `ctr` helpers pass (`--fifo-dir`), under the temp dir.
+    pub fn ctr_fifo_dir(&self) -> PathBuf {
+        self.tmp.path().join("fifo")
     }
 
     /// `ctr --address A --namespace NS`.
@@ -149,7 +167,7 @@ impl Containerd {
     }
 
     /// `ctr run` arguments selecting the runtime under test through the runc shim:
-    /// `--runtime io.containerd.runc.v2 --runc-binary WRAPPER --runc-root ROOT`.
+    /// `--runtime io.containerd.runc.v2 --runc-binary WRAPPER --runc-root ROOT --fifo-dir DIR`.
     pub fn runtime_args(&self) -> Vec<String> {
         vec![
             "--runtime".into(),
@@ -158,6 +176,8 @@ impl Containerd {
             self.wrapper.path.display().to_string(),
             "--runc-root".into(),
             self.ctr_runtime_root().display().to_string(),
+            "--fifo-dir".into(),
+            self.ctr_fifo_dir().display().to_string(),
         ]
     }
 
@@ -283,16 +303,5 @@ impl Drop for Containerd {
         }
         let _ = std::fs::remove_dir(Path::new(SHIM_DEFAULT_ROOT).join(&self.namespace));
         cleanup::unmount_under(self.tmp.path());
-        // containerd and ctr create these host directories on demand; remove them when empty
-        // (remove_dir fails on a directory another containerd is using).
-        for d in [
-            &format!("{SHIM_DEFAULT_ROOT}/{CRI_NAMESPACE}"),
-            SHIM_DEFAULT_ROOT,
-            "/run/containerd/s",
-            "/run/containerd/fifo",
-            "/run/containerd",
-        ] {
-            let _ = std::fs::remove_dir(d);
-        }
     }
 }

@@ -54,11 +54,17 @@ pub struct Dockerd {
     host: String,
     daemon: Option<Daemon>,
     tmp: TempDir,
+    _host_dirs: cleanup::HostDirsLease,
 }
+
+/// Host directories dockerd creates on demand (plugin discovery); its shims' socket dir
+/// `/run/containerd/s` is shared with every containerd on the host and stays.
+const HOST_DIRS: &[&str] = &["/run/docker/plugins", "/run/docker"];
 
 impl Dockerd {
     /// Writes daemon.json and starts dockerd; waits until `docker version` answers.
     pub fn start() -> Result<Self, DockerdError> {
+        let host_dirs = cleanup::HostDirsLease::take(HOST_DIRS);
         let tmp = tempfile::Builder::new()
             .prefix("vit-dockerd-")
             .tempdir()
@@ -104,6 +110,7 @@ impl Dockerd {
             host,
             daemon: None,
             tmp,
+            _host_dirs: host_dirs,
         };
         daemon.wait_ready("docker version answers", Duration::from_secs(60), || {
             cmd::run(&mut d.docker_cmd(&["version"]), Duration::from_secs(5))
@@ -113,6 +120,10 @@ impl Dockerd {
         Ok(d)
     }
 
+    /// The daemon's pid (0 once stopped).
+    pub fn daemon_pid(&self) -> i32 {
+        self.daemon.as_ref().map_or(0, Daemon::pid)
+    }
     pub fn tmp(&self) -> &Path {
         self.tmp.path()
     }
@@ -172,15 +183,6 @@ impl Drop for Dockerd {
         if self.created_key {
             let _ = std::fs::remove_file(TRUST_KEY);
             let _ = std::fs::remove_dir("/etc/docker");
-        }
-        // dockerd creates its plugin discovery dir, its shims their socket dir: remove when empty.
-        for d in [
-            "/run/docker/plugins",
-            "/run/docker",
-            "/run/containerd/s",
-            "/run/containerd",
-        ] {
-            let _ = std::fs::remove_dir(d);
         }
     }
 }

@@ -47,10 +47,16 @@ pub struct Podman {
     wrapper: RuntimeWrapper,
     conf: PathBuf,
     tmp: TempDir,
+    _host_dirs: cleanup::HostDirsLease,
 }
+
+/// Created on demand by podman. The runtime's default root (`/run/runc`, `/run/vigil`) is
+/// shared with every other user of that runtime and stays.
+const HOST_DIRS: &[&str] = &["/run/containers/networks", "/run/containers"];
 
 impl Podman {
     pub fn new() -> Result<Self, PodmanError> {
+        let host_dirs = cleanup::HostDirsLease::take(HOST_DIRS);
         let tmp = tempfile::Builder::new()
             .prefix("vit-podman-")
             .tempdir()
@@ -95,6 +101,7 @@ network_config_dir = "{netconf}"
             wrapper,
             conf,
             tmp,
+            _host_dirs: host_dirs,
         })
     }
 
@@ -149,13 +156,23 @@ network_config_dir = "{netconf}"
     }
 }
 
-/// The default state directory of a runtime podman calls without `--root`: runc's
-/// `/run/runc`, else `/run/<binary name>`.
+/// The default state directory of a runtime podman calls without `--root`: `/run/<NAME>` where
+/// NAME is the first word of `BIN --version` (`runc version ...` -> `/run/runc`, vigil's
+/// `vigil version ...` -> `/run/vigil`), falling back to the binary's file name.
 pub fn default_runtime_root(bin: &Path) -> PathBuf {
-    let name = bin
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let from_version = cmd::run(Command::new(bin).arg("--version"), Duration::from_secs(10))
+        .ok()
+        .and_then(|o| o.stdout.split_whitespace().next().map(str::to_string))
+        .filter(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    let name = from_version.unwrap_or_else(|| {
+        bin.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
     PathBuf::from("/run").join(name)
 }
 
@@ -186,14 +203,5 @@ impl Drop for Podman {
         }
         cleanup::remove_cgroup_tree(&self.cgroup_parent);
         cleanup::unmount_under(self.tmp.path());
-        // Created on demand by podman and by runtimes called without --root; remove when empty.
-        for d in [
-            "/run/containers/networks",
-            "/run/containers",
-            "/run/runc",
-            "/run/vigil",
-        ] {
-            let _ = std::fs::remove_dir(d);
-        }
     }
 }

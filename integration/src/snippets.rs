@@ -99,3 +99,29 @@ pub fn docker_runtimes(bin: &Path) -> Result<serde_json::Value, SnippetError> {
 pub fn podman_containers_conf(bin: &Path) -> Result<String, SnippetError> {
     templated("podman-containers.conf", bin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_snippets_name_one_runtime_and_template_the_path() {
+        let name = containerd_runtime_name().expect("containerd snippet");
+        assert_eq!(name, "vigil");
+        assert_eq!(kubernetes_handler().expect("RuntimeClass snippet"), name);
+        let bin = Path::new("/opt/test/vigil-under-test");
+        let toml = containerd_runtime_class(bin).expect("containerd snippet");
+        assert!(
+            toml.contains("BinaryName = \"/opt/test/vigil-under-test\""),
+            "{toml}"
+        );
+        assert!(!toml.contains(INSTALLED_PATH));
+        let rt = docker_runtimes(bin).expect("docker snippet");
+        assert_eq!(rt["vigil"]["path"], "/opt/test/vigil-under-test");
+        let conf = podman_containers_conf(bin).expect("podman snippet");
+        assert!(
+            conf.contains("vigil = [\"/opt/test/vigil-under-test\"]"),
+            "{conf}"
+        );
+    }
+}

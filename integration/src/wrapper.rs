@@ -64,3 +64,26 @@ impl RuntimeWrapper {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapper_logs_arguments_and_runs_the_real_binary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let echo = crate::runtime::find_in_path("echo").expect("echo exists");
+        let w = RuntimeWrapper::create(dir.path(), "rt", &echo).expect("wrapper");
+        let out = std::process::Command::new(&w.path)
+            .args(["--root", "/r", "create", "a b"])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "--root /r create a b\n"
+        );
+        assert_eq!(w.calls(), vec![vec!["--root", "/r", "create", "a b"]]);
+        assert_eq!(w.calls_with("create").len(), 1);
+        assert!(w.calls_with("delete").is_empty());
+    }
+}

@@ -104,8 +104,10 @@ fn ctr_run_rm_passes_output_and_exit_codes() {
     assert_eq!(
         out.code(),
         7,
-        "exit code not passed through; stderr {}",
-        out.stderr
+        "exit code not passed through; stdout {:?} stderr {:?}\ncontainerd log:\n{}",
+        out.stdout,
+        out.stderr,
+        c.log()
     );
     assert_nothing_left(&c, &id2);
 }
@@ -130,10 +132,13 @@ fn ctr_task_exec_pause_resume_kill() {
     assert_eq!(out.code(), 0, "ctr run -d failed: {}", out.stderr);
     assert_eq!(wait_task(&c, &id, "RUNNING").as_deref(), Some("RUNNING"));
 
+    let fifo = c.ctr_fifo_dir().display().to_string();
     let out = c
         .ctr_run(&[
             "tasks",
             "exec",
+            "--fifo-dir",
+            &fifo,
             "--exec-id",
             "e1",
             &id,
@@ -184,6 +189,7 @@ fn ctr_task_exec_pause_resume_kill() {
         );
     }
     assert_nothing_left(&c, &id);
+    eprintln!("containerd's runtime calls: {:#?}", c.wrapper().calls());
 }
 
 #[test]
@@ -204,4 +210,41 @@ fn ctr_shows_the_runtime_error_of_a_failing_container() {
     let _ = c.ctr_run(&["tasks", "rm", "--force", &id]);
     let _ = c.ctr_run(&["containers", "rm", &id]);
     assert_nothing_left(&c, &id);
+}
+
+#[test]
+fn guard_leaves_nothing_when_dropped_with_a_running_container() {
+    if !ready(
+        "guard_leaves_nothing_when_dropped_with_a_running_container",
+        NEEDS,
+    ) {
+        return;
+    }
+    let c = start();
+    let id = unique_id("vitdrop");
+    let out = ctr_run(&c, &["-d", "--null-io"], &id, &["sleep", "1000"]);
+    assert_eq!(out.code(), 0, "ctr run -d failed: {}", out.stderr);
+    assert_eq!(wait_task(&c, &id, "RUNNING").as_deref(), Some("RUNNING"));
+    let address = c.address().display().to_string();
+    let shims = cleanup::pids_with_cmdline(&address);
+    assert!(!shims.is_empty(), "no shim found for a running task");
+    let daemon = c.daemon_pid();
+    let tmp = c.tmp().to_path_buf();
+    let ns_cgroup = format!("/{}", c.namespace);
+    assert!(
+        !cleanup::cgroup_dirs(&ns_cgroup).is_empty(),
+        "the task's cgroup is not at /<namespace>/<id>"
+    );
+    drop(c); // as a failing test would
+    assert!(
+        !std::path::Path::new(&format!("/proc/{daemon}")).exists(),
+        "containerd still runs"
+    );
+    assert!(
+        cleanup::pids_with_cmdline(&address).is_empty(),
+        "shims still run"
+    );
+    assert!(cleanup::cgroup_dirs(&ns_cgroup).is_empty(), "cgroups left");
+    assert!(cleanup::mounts_under(&tmp).is_empty(), "mounts left");
+    assert!(!tmp.exists(), "temp dir left");
 }

@@ -57,6 +57,7 @@ fn cri_runtime_class_runs_a_pod_and_a_container() {
         .build()
         .expect("tokio runtime");
     let ids = rt.block_on(scenario(&c, &handler));
+    eprintln!("CRI's runtime calls: {:#?}", c.wrapper().calls());
 
     for id in [&ids.0, &ids.1] {
         let creates = c.wrapper().calls_with("create");

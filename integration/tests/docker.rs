@@ -126,6 +126,7 @@ fn docker_run_with_runtime_vigil() {
         creates.len() >= 4,
         "dockerd did not use the vigil runtime for every run: {creates:?}"
     );
+    eprintln!("dockerd's runtime calls: {:#?}", d.wrapper().calls());
     let ps = d.docker(&["ps", "-aq"]).expect("docker ps");
     assert!(
         ps.stdout.trim().is_empty(),
@@ -143,4 +144,49 @@ fn docker_run_with_runtime_vigil() {
         "container cgroups left under {}: {cg:?}",
         d.cgroup_parent
     );
+}
+
+#[test]
+fn guard_leaves_nothing_when_dropped_with_a_running_container() {
+    if !ready(
+        "guard_leaves_nothing_when_dropped_with_a_running_container",
+        NEEDS,
+    ) {
+        return;
+    }
+    let d = Dockerd::start().expect("dockerd starts");
+    d.load_busybox().expect("docker load busybox");
+    let out = d
+        .docker(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--runtime",
+            "vigil",
+            BUSYBOX_REF,
+            "sleep",
+            "1000",
+        ])
+        .expect("docker run -d");
+    assert_eq!(out.code(), 0, "docker run -d failed: {}", out.stderr);
+    let daemon = d.daemon_pid();
+    let tmp = d.tmp().to_path_buf();
+    let parent = d.cgroup_parent.clone();
+    assert!(
+        !cleanup::cgroup_dirs(&parent).is_empty(),
+        "the container is not under cgroup-parent {parent}"
+    );
+    drop(d); // as a failing test would
+    assert!(
+        !std::path::Path::new(&format!("/proc/{daemon}")).exists(),
+        "dockerd still runs"
+    );
+    assert!(
+        cleanup::pids_with_cmdline(&tmp.display().to_string()).is_empty(),
+        "containerd or shims still run"
+    );
+    assert!(cleanup::cgroup_dirs(&parent).is_empty(), "cgroups left");
+    assert!(cleanup::mounts_under(&tmp).is_empty(), "mounts left");
+    assert!(!tmp.exists(), "temp dir left");
 }

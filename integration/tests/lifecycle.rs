@@ -535,3 +535,31 @@ fn errors_engines_match_use_runcs_words() {
         );
     }
 }
+
+#[test]
+fn guard_leaves_nothing_when_dropped_with_a_running_container() {
+    if !ready(
+        "guard_leaves_nothing_when_dropped_with_a_running_container",
+        NEEDS,
+    ) {
+        return;
+    }
+    let f = fixture();
+    let id = unique_id("vitdrop");
+    let b = Bundle::builder()
+        .args(["sleep", "1000"])
+        .cgroups_path(format!("/{id}"))
+        .build_in(f.tmp.path(), "b")
+        .expect("bundle");
+    let g = ContainerGuard::new(&f.cli, &id, None);
+    f.cli
+        .run(&["run", "--detach", "--bundle", b.path_str(), &id])
+        .expect("run -d")
+        .ok()
+        .expect("run -d succeeds");
+    let pid = state(&f.cli, &id)["pid"].as_i64().expect("pid");
+    drop(g); // as a failing test would
+    let pid = i32::try_from(pid).expect("pid fits i32");
+    assert!(!cleanup::alive(pid), "the container's init still runs");
+    assert_nothing_left(&f.cli, &id, f.tmp.path());
+}

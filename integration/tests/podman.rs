@@ -83,3 +83,56 @@ fn podman_run_with_the_runtime_under_test() {
     );
     eprintln!("podman's runtime calls: {:#?}", p.runtime_calls());
 }
+
+#[test]
+fn guard_leaves_nothing_when_dropped_with_a_running_container() {
+    if !ready(
+        "guard_leaves_nothing_when_dropped_with_a_running_container",
+        NEEDS,
+    ) {
+        return;
+    }
+    let p = Podman::new().expect("podman setup");
+    p.load_busybox().expect("podman load busybox");
+    let parent = p.cgroup_parent.clone();
+    let out = p
+        .run(&[
+            "--runtime",
+            "vigil",
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &parent,
+            BUSYBOX_REF,
+            "sleep",
+            "1000",
+        ])
+        .expect("podman run -d");
+    assert_eq!(out.code(), 0, "podman run -d failed: {}", out.stderr);
+    let id = out.stdout.trim().to_string();
+    let tmp = p.tmp().to_path_buf();
+    let root = default_runtime_root(&p.wrapper().real);
+    assert!(
+        root.join(&id).exists(),
+        "podman's runtime state is not in {root:?}"
+    );
+    assert!(
+        !cleanup::cgroup_dirs(&parent).is_empty(),
+        "the container is not under --cgroup-parent {parent}"
+    );
+    drop(p); // as a failing test would
+    assert!(
+        cleanup::pids_with_cmdline(&tmp.display().to_string()).is_empty(),
+        "conmon still runs"
+    );
+    assert!(
+        cleanup::pids_with_cmdline(&id).is_empty(),
+        "processes of {id} still run"
+    );
+    assert!(!root.join(&id).exists(), "runtime state left");
+    assert!(cleanup::cgroup_dirs(&parent).is_empty(), "cgroups left");
+    assert!(cleanup::mounts_under(&tmp).is_empty(), "mounts left");
+    assert!(!tmp.exists(), "temp dir left");
+}
