@@ -105,7 +105,7 @@ fn manage(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
                 no_new_keyring: a.no_new_keyring,
                 preserve_fds: a.preserve_fds,
             };
-            Ok(rt.run(&a.container_id, &opts, a.detach, a.keep)?)
+            Ok(rt.run_with(&a.container_id, &opts, a.detach, a.keep, |_| {})?)
         }
         Command::Start(a) => rt.start(&a.container_id).map(|_| 0).map_err(Into::into),
         Command::Kill(a) => rt

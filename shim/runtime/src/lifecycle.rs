@@ -71,11 +71,25 @@ impl Runtime {
         detach: bool,
         keep: bool,
     ) -> Result<ExitCode, RuntimeError> {
+        self.run_with(id, opts, detach, keep, |_| {})
+    }
+
+    /// [`Runtime::run`], calling `started` once the container runs (the CLI journals the policy
+    /// in force then: a foreground run deletes the container before it returns).
+    pub fn run_with(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        detach: bool,
+        keep: bool,
+        started: impl FnOnce(&Self),
+    ) -> Result<ExitCode, RuntimeError> {
         let mut c = self.build(id, opts, detach)?;
         if let Err(e) = c.start() {
             self.discard(&mut c);
             return Err(RuntimeError::container("start", id, e));
         }
+        started(self);
         if detach {
             return Ok(0);
         }
