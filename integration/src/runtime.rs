@@ -75,6 +75,20 @@ pub fn find_in_path(name: impl AsRef<Path>) -> Option<PathBuf> {
         .find(|c| c.is_file())
 }
 
+/// Writes (once) `dir/vigil-config.yaml`, a vigil host configuration whose journal lives in
+/// `dir/vigil-journal`, so tests never write the host's `/var/lib/vigil`. Other runtimes ignore
+/// it. The file is 0644 and owned by the (root) test user, as vigil requires.
+pub fn test_config(dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("vigil-config.yaml");
+    if !path.exists() {
+        let text = format!("journalDir: {}\n", dir.join("vigil-journal").display());
+        std::fs::write(&path, text)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(path)
+}
+
 /// A runc-compatible binary with a fixed `--root`.
 #[derive(Debug, Clone)]
 pub struct RuntimeCli {
@@ -92,10 +106,18 @@ impl RuntimeCli {
         }
     }
 
-    /// `BIN --root ROOT` ready for more arguments.
+    /// `BIN --root ROOT` ready for more arguments, with `VIGIL_CONFIG` pointing at a host
+    /// configuration beside the root (see [`test_config`]) unless the caller's environment sets
+    /// one.
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("--root").arg(&self.root);
+        if std::env::var_os("VIGIL_CONFIG").is_none()
+            && let Some(dir) = self.root.parent()
+            && let Ok(cfg) = test_config(dir)
+        {
+            c.env("VIGIL_CONFIG", cfg);
+        }
         c
     }
 

@@ -29,9 +29,14 @@ impl RuntimeWrapper {
     pub fn create(dir: &Path, name: &str, real: &Path) -> Result<Self, WrapperError> {
         let path = dir.join(name);
         let log = dir.join(format!("{name}.calls"));
+        let config = crate::runtime::test_config(dir).map_err(|source| WrapperError::Write {
+            path: dir.join("vigil-config.yaml"),
+            source,
+        })?;
         let script = format!(
-            "#!/bin/sh\n# logs each call, then runs the runtime under test unchanged\n(IFS=\"$(printf '\\t')\"; printf '%s\\n' \"$*\") >> '{}'\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\n# logs each call, then runs the runtime under test unchanged (vigil with a test\n# host configuration: its journal stays in this temp dir)\n(IFS=\"$(printf '\\t')\"; printf '%s\\n' \"$*\") >> '{}'\n: \"${{VIGIL_CONFIG:={}}}\"\nexport VIGIL_CONFIG\nexec '{}' \"$@\"\n",
             log.display(),
+            config.display(),
             real.display()
         );
         let err = |source| WrapperError::Write {
