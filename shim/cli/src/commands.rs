@@ -58,9 +58,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     let log = ManagementLog::open(&rt)?;
     // The policy in force: read before the action (delete removes it), after it for create.
-    let before = rt.policy_of(&id);
-    let result = manage(&rt, command);
-    log.record(action, &id, rt.policy_of(&id).or(before), &result);
+    let mut policy = rt.policy_of(&id);
+    let result = manage(&rt, command, &mut policy);
+    log.record(action, &id, rt.policy_of(&id).or(policy), &result);
     result
 }
 
@@ -80,7 +80,13 @@ fn management_action(command: &Command) -> Option<(&'static str, String)> {
     })
 }
 
-fn manage(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
+/// Runs a management command; `policy` is updated with the policy in force while the
+/// container ran (a foreground `run` deletes the container before returning).
+fn manage(
+    rt: &Runtime,
+    command: Command,
+    policy: &mut Option<(String, String)>,
+) -> anyhow::Result<i32> {
     match command {
         Command::Create(a) => {
             rt.create(
@@ -105,7 +111,10 @@ fn manage(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
                 no_new_keyring: a.no_new_keyring,
                 preserve_fds: a.preserve_fds,
             };
-            Ok(rt.run_with(&a.container_id, &opts, a.detach, a.keep, |_| {})?)
+            let id = a.container_id.clone();
+            Ok(rt.run_with(&id, &opts, a.detach, a.keep, |rt| {
+                *policy = rt.policy_of(&id)
+            })?)
         }
         Command::Start(a) => rt.start(&a.container_id).map(|_| 0).map_err(Into::into),
         Command::Kill(a) => rt
