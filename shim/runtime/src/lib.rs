@@ -67,8 +67,8 @@ impl Runtime {
 
     /// The name and digest of the policy a container was created with.
     pub fn policy_of(&self, id: &str) -> Option<(String, String)> {
-        let dir = self.container_dir(id).ok()?;
-        drop(dir);
+        // Validates the id before it names a path.
+        self.container_dir(id).ok()?;
         policy::load_compiled(&self.root, id)
             .ok()
             .flatten()
