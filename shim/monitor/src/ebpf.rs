@@ -1,0 +1,7 @@
+//! placeholder
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    #[error("x")]
+    X,
+}
+pub struct EbpfMonitor;
