@@ -255,10 +255,10 @@ fn denied_inodes(root: &File, rules: &MonitorRules) -> HashMap<(u64, u64), Strin
         let Ok(fd) = openat2(root.as_raw_fd(), p.as_str(), how) else {
             continue;
         };
-        if let Ok(st) = nix::sys::stat::fstat(fd) {
-            if st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG {
-                out.insert((st.st_dev, st.st_ino), format!("deny_paths: {p}"));
-            }
+        if let Ok(st) = nix::sys::stat::fstat(fd)
+            && st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG
+        {
+            out.insert((st.st_dev, st.st_ino), format!("deny_paths: {p}"));
         }
         let _ = nix::unistd::close(fd);
     }

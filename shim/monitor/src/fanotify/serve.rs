@@ -106,10 +106,8 @@ pub fn serve(
         && ev
             .file
             .is_some_and(|f| f.nlink == 1 && !c.denied_inodes.contains_key(&(f.dev, f.ino)));
-    if cacheable {
-        if let Err(e) = events.ignore(ev) {
-            tracing::debug!(container = %c.identity.id, error = %e, "ignore mark not added");
-        }
+    if cacheable && let Err(e) = events.ignore(ev) {
+        tracing::debug!(container = %c.identity.id, error = %e, "ignore mark not added");
     }
     answer(events, ev, decision.verdict != Verdict::Deny);
     if decision.verdict != Verdict::Allow {
