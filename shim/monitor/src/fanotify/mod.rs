@@ -203,6 +203,10 @@ fn new_group() -> Result<Fanotify, FanotifyError> {
     .map_err(|source| FanotifyError::Init { source })
 }
 
+/// Filesystems the kernel refuses permission events on (FS_DISALLOW_NOTIFY_PERM: procfs).
+/// Their files are not guarded by this backend: use masked paths and Landlock for them.
+pub const NO_PERM_EVENTS: &[&str] = &["proc"];
+
 fn mark_mounts(
     group: &Fanotify,
     proc_root: &Path,
@@ -220,8 +224,12 @@ fn mark_mounts(
     let text = std::fs::read_to_string(&info)
         .map_err(|source| FanotifyError::Proc { path: info, source })?;
     let mut marked = vec![PathBuf::from("/")];
-    for mp in mounts::mount_points(&text) {
+    for mounts::Mount { point: mp, fstype } in mounts::mounts(&text) {
         if mp == Path::new("/") || marked.contains(&mp) {
+            continue;
+        }
+        if NO_PERM_EVENTS.contains(&fstype.as_str()) {
+            tracing::debug!(mount = ?mp, %fstype, "filesystem refuses permission events");
             continue;
         }
         let host = proc_root.join(mp.strip_prefix("/").unwrap_or(&mp));

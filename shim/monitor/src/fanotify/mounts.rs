@@ -2,12 +2,26 @@
 
 use std::path::PathBuf;
 
-/// The mount points (field 5, octal escapes decoded), in mount order.
-pub fn mount_points(mountinfo: &str) -> Vec<PathBuf> {
+/// One mount: its mount point (octal escapes decoded) and filesystem type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub point: PathBuf,
+    pub fstype: String,
+}
+
+/// The mounts, in mount order.
+pub fn mounts(mountinfo: &str) -> Vec<Mount> {
     mountinfo
         .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|mp| PathBuf::from(unescape(mp)))
+        .filter_map(|l| {
+            let point = l.split(' ').nth(4)?;
+            let (_, rest) = l.split_once(" - ")?;
+            let fstype = rest.split(' ').next()?;
+            Some(Mount {
+                point: PathBuf::from(unescape(point)),
+                fstype: fstype.to_string(),
+            })
+        })
         .collect()
 }
 
@@ -47,13 +61,16 @@ mod tests {
 656 655 0:53 / /proc rw,nosuid - proc proc rw
 657 655 0:54 / /my\\040data rw - tmpfs tmpfs rw
 ";
+        let m = mounts(info);
+        let points: Vec<_> = m.iter().map(|m| m.point.clone()).collect();
         assert_eq!(
-            mount_points(info),
+            points,
             vec![
                 PathBuf::from("/"),
                 PathBuf::from("/proc"),
                 PathBuf::from("/my data")
             ]
         );
+        assert_eq!(m[1].fstype, "proc");
     }
 }
