@@ -211,6 +211,14 @@ impl Drop for Container {
     fn drop(&mut self) {
         let _ = self.vigil(&["delete", "--force"]);
         let _ = fs::remove_dir(self.cgroup_dir());
-        let _ = fs::remove_dir("/sys/fs/cgroup/unified/vigil-monitor-test");
+        // Parents left by the cgroup managers: removed when empty (other tests may still run).
+        for h in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = fs::remove_dir(h.path().join(self.cgroup.trim_start_matches('/')));
+            let _ = fs::remove_dir(h.path().join("vigil-monitor-test"));
+        }
     }
 }

@@ -1,7 +1,0 @@
-//! placeholder
-#[derive(Debug, thiserror::Error)]
-pub enum EbpfError {
-    #[error("x")]
-    X,
-}
-pub struct EbpfMonitor;
