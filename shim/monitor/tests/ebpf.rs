@@ -162,7 +162,7 @@ nc -l -p {bind_denied}; echo \"bind-denied=$?\"
         "vigil_policy",
         "vigil_events",
         "exec_link",
-        &format!("links/{}/vigil_sendmsg4", c.id),
+        &format!("links/{}/{cgroup_id}/vigil_sendmsg4", c.id),
     ] {
         assert!(pinned.iter().any(|x| x == p), "{p} not pinned: {pinned:?}");
     }
@@ -285,4 +285,81 @@ fn audit_mode_allows_the_connect_and_reports_it() {
     monitor.detach(&c.id).expect("detach");
     assert!(!fs.pin_dir().exists());
     let _ = std::io::stdout().flush();
+}
+
+/// A port with no listener: an allowed connect is refused, a denied one is not permitted.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[test]
+fn pinned_programs_enforce_without_the_monitor_and_a_new_monitor_adopts_them() {
+    let Some((vigil, fs, _sink_a, monitor_a)) = setup() else {
+        return;
+    };
+    let port = closed_port();
+    let script = format!(
+        "while [ ! -e /tmp/go1 ]; do sleep 0.05; done; nc -w 2 127.0.0.1 {port}; echo \" first=$?\"
+while [ ! -e /tmp/go2 ]; do sleep 0.05; done; nc -w 2 127.0.0.1 {port}; echo \" second=$?\""
+    );
+    let c = Container::create(&vigil, "restart", &script);
+    let rules = MonitorRules {
+        connect_deny: vec![rule(&format!("127.0.0.1:{port}"))],
+        ..Default::default()
+    };
+    let cgroup_id = monitor_a
+        .attach_cgroup(&c.cgroup_dir(), &c.id, &rules)
+        .expect("attach");
+    c.start();
+    drop(monitor_a); // the monitor dies without detaching
+    let links = fs
+        .pin_dir()
+        .join("links")
+        .join(&c.id)
+        .join(cgroup_id.to_string());
+    assert!(
+        links.join("vigil_connect4").exists(),
+        "links stay pinned: {:?}",
+        pins(&fs.pin_dir())
+    );
+    std::fs::write(c.rootfs().join("tmp/go1"), "").expect("go1");
+    c.wait_output("first=1");
+    assert_eq!(
+        c.stderr().matches("Operation not permitted").count(),
+        1,
+        "no monitor, still refused: {}",
+        c.stderr()
+    );
+
+    let sink_b = Arc::new(MemorySink::default());
+    let dyn_sink: Arc<dyn Sink> = sink_b.clone();
+    let monitor_b = EbpfMonitor::load(fs.pin_dir(), dyn_sink).expect("second monitor");
+    assert_eq!(
+        monitor_b
+            .attach_cgroup(&c.cgroup_dir(), &c.id, &rules)
+            .expect("adopt"),
+        cgroup_id
+    );
+    std::fs::write(c.rootfs().join("tmp/go2"), "").expect("go2");
+    c.wait_stopped();
+    assert!(c.stdout().contains("second=1"), "{}", c.stdout());
+    assert_eq!(
+        c.stderr().matches("Operation not permitted").count(),
+        2,
+        "{}",
+        c.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let events = sink_b.events();
+    assert!(
+        events.iter().any(|e| e.verdict == Verdict::Deny
+            && matches!(e.access, Access::Connect { addr, .. } if addr.port() == port)),
+        "the new monitor reports the adopted programs' denials: {events:?}"
+    );
+    assert!(monitor_b.detach(&c.id).expect("detach"));
+    assert!(!fs.pin_dir().exists(), "{:?}", pins(&fs.pin_dir()));
 }

@@ -3,10 +3,10 @@
 //!
 //! One set of programs serves every container; a container is one entry in the pinned
 //! `vigil_policy` hash map (key: its unified cgroup id) plus six links of the programs to its
-//! cgroup directory, pinned as `<pin dir>/links/<container id>/<program>` so enforcement
-//! survives the monitor. Layout of the pin directory (default `/sys/fs/bpf/vigil`):
+//! cgroup directory, pinned so that enforcement survives the monitor; a later monitor that
+//! attaches the same container and cgroup adopts them. Layout of the pin directory (default `/sys/fs/bpf/vigil`):
 //! `vigil_policy`, `vigil_events` (maps), `vigil_connect4` ... `vigil_exec` (programs),
-//! `exec_link`, `links/<id>/`. Detaching the last container removes every pin.
+//! `exec_link`, `links/<id>/<cgroup id>/<program>`. Detaching the last container removes every pin.
 
 pub mod abi;
 
@@ -242,12 +242,20 @@ impl EbpfMonitor {
             });
         }
         pin_all(&mut inner, &self.pin_dir, false)?;
-        let links_dir = self.pin_dir.join("links").join(container_id);
-        remove_links(&links_dir); // left by an earlier monitor: detach before re-attaching
-        std::fs::create_dir_all(&links_dir).map_err(|source| EbpfError::PinDir {
-            path: links_dir.clone(),
-            source,
-        })?;
+        let id_dir = self.pin_dir.join("links").join(container_id);
+        let links_dir = id_dir.join(cgroup_id.to_string());
+        // Links pinned by an earlier monitor for this very cgroup keep enforcing and use the
+        // same pinned map: adopt them (no unguarded window). Anything else is stale.
+        let adopted = SOCK_ADDR_PROGRAMS
+            .iter()
+            .all(|p| links_dir.join(p).exists());
+        if !adopted {
+            remove_links(&id_dir);
+            std::fs::create_dir_all(&links_dir).map_err(|source| EbpfError::PinDir {
+                path: links_dir.clone(),
+                source,
+            })?;
+        }
         self.registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -258,16 +266,26 @@ impl EbpfMonitor {
                     rules: rules.clone(),
                 },
             );
-        let result = set_policy(&mut inner.ebpf, cgroup_id, Some(policy))
-            .and_then(|()| attach_links(&mut inner.ebpf, &cgroup, &links_dir));
+        let result = set_policy(&mut inner.ebpf, cgroup_id, Some(policy)).and_then(|()| {
+            if adopted {
+                Ok(())
+            } else {
+                attach_links(&mut inner.ebpf, &cgroup, &links_dir)
+            }
+        });
         if let Err(e) = result {
-            remove_links(&links_dir);
+            if !adopted {
+                remove_links(&id_dir);
+            }
             let _ = set_policy(&mut inner.ebpf, cgroup_id, None);
             self.registry
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&cgroup_id);
             return Err(e);
+        }
+        if adopted {
+            tracing::info!(container = %container_id, cgroup_id, "ebpf links of an earlier monitor adopted");
         }
         inner.containers.insert(container_id.to_string(), cgroup_id);
         tracing::info!(container = %container_id, cgroup_id, "ebpf attached");
@@ -466,14 +484,14 @@ fn attach_links(ebpf: &mut Ebpf, cgroup: &File, links_dir: &Path) -> Result<(), 
     Ok(())
 }
 
-/// Unpins a container's links: the last reference goes, the programs leave its cgroup.
-fn remove_links(links_dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(links_dir) {
-        for e in entries.flatten() {
-            let _ = std::fs::remove_file(e.path());
-        }
+/// Unpins a container's links (`links/<id>/...`): the last reference goes, the programs leave
+/// its cgroup.
+fn remove_links(id_dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(id_dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = ?id_dir, error = %e, "failed to unpin links");
     }
-    let _ = std::fs::remove_dir(links_dir);
 }
 
 fn spawn_reader(
