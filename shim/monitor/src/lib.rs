@@ -8,6 +8,8 @@
 //!   address and port inline, and a `sched_process_exec` observer, loaded once, pinned in bpffs,
 //!   with one policy map entry per container (keyed by cgroup id).
 //!
+//! [`Monitor`] puts both behind one `attach`/`detach` and applies the fail mode.
+//!
 //! Decisions worth reporting reach a [`Sink`] as [`DecisionEvent`]s; the daemon connects the
 //! sink to the journal. This crate does not depend on the runtime, the policy compiler or the
 //! journal; it needs root and a kernel for the backends, not for [`rules`].
@@ -30,6 +32,7 @@ pub mod ebpf;
 pub mod fanotify;
 mod glob;
 pub mod identity;
+pub mod monitor;
 mod netrule;
 pub mod rules;
 
@@ -38,6 +41,7 @@ use serde::{Deserialize, Serialize};
 pub use ebpf::{EbpfError, EbpfMonitor};
 pub use fanotify::{FanotifyError, FanotifyMonitor};
 pub use identity::{ContainerIdentity, IdentityError};
+pub use monitor::{Attachment, LayerState, Monitor, MonitorError};
 pub use rules::{Access, Decision, FailMode, Mode, MonitorRules, NetRule, Proto, Verdict, decide};
 
 /// The enforcement layer that decided.

@@ -7,48 +7,13 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Container;
+use common::{Bpffs, Container};
 use vigil_monitor::{
     Access, EbpfMonitor, Layer, MemorySink, Mode, MonitorRules, NetRule, Proto, Sink, Verdict,
 };
-
-/// A private bpffs instance on a temp dir, unmounted on drop.
-struct Bpffs {
-    dir: tempfile::TempDir,
-}
-
-impl Bpffs {
-    fn mount() -> Option<Bpffs> {
-        let dir = tempfile::Builder::new()
-            .prefix("vigil-monitor-bpffs.")
-            .tempdir()
-            .expect("tempdir");
-        let ok = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            common::skip("cannot mount a bpf filesystem");
-            return None;
-        }
-        Some(Bpffs { dir })
-    }
-
-    fn pin_dir(&self) -> PathBuf {
-        self.dir.path().join("vigil")
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
 
 fn setup() -> Option<(PathBuf, Bpffs, Arc<MemorySink>, EbpfMonitor)> {
     let vigil = common::container_prereqs()?;

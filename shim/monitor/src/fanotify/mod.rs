@@ -64,6 +64,8 @@ pub enum FanotifyError {
     },
     #[error("container {id} is already attached")]
     AlreadyAttached { id: String },
+    #[error("container {id} shares the host mount namespace: its root mount is the host's")]
+    HostMountNamespace { id: String },
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("failed to start the event thread for container {id}")]
@@ -116,6 +118,10 @@ impl FanotifyMonitor {
         if containers.contains_key(&id) {
             return Err(FanotifyError::AlreadyAttached { id });
         }
+        let host_mnt_ns = ns_inode(0, "mnt")?;
+        if identity.mnt_ns == host_mnt_ns {
+            return Err(FanotifyError::HostMountNamespace { id });
+        }
         let group = Arc::new(new_group()?);
         let proc_root = PathBuf::from(format!("/proc/{}/root", identity.init_pid));
         let marked = mark_mounts(&group, &proc_root, identity.init_pid, rules.fail_mode)?;
@@ -132,7 +138,7 @@ impl FanotifyMonitor {
             identity,
             rules,
             denied_inodes,
-            host_mnt_ns: ns_inode(0, "mnt")?,
+            host_mnt_ns,
             host_pid_ns: ns_inode(0, "pid")?,
         };
         let stop = Arc::new(AtomicBool::new(false));

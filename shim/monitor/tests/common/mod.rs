@@ -222,3 +222,37 @@ impl Drop for Container {
         }
     }
 }
+
+/// A private bpffs instance on a temp dir, unmounted on drop.
+pub struct Bpffs {
+    dir: tempfile::TempDir,
+}
+
+impl Bpffs {
+    pub fn mount() -> Option<Bpffs> {
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-monitor-bpffs.")
+            .tempdir()
+            .expect("tempdir");
+        let ok = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            skip("cannot mount a bpf filesystem");
+            return None;
+        }
+        Some(Bpffs { dir })
+    }
+
+    pub fn pin_dir(&self) -> PathBuf {
+        self.dir.path().join("vigil")
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
