@@ -208,3 +208,53 @@ fn detach_removes_every_mark() {
     );
     assert!(!monitor.detach(&c.id), "a second detach finds nothing");
 }
+
+/// Inode numbers of every inode mark of every fanotify group of this process (fdinfo).
+fn inode_marks() -> Vec<u64> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc/self/fd")
+        .expect("fd dir")
+        .flatten()
+    {
+        let is_fanotify =
+            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("fanotify"));
+        let info = std::fs::read_to_string(format!(
+            "/proc/self/fdinfo/{}",
+            e.file_name().to_string_lossy()
+        ));
+        if let (true, Ok(info)) = (is_fanotify, info) {
+            for l in info.lines().filter(|l| l.contains("ignored_mask:")) {
+                let ino = l.split_whitespace().find_map(|w| w.strip_prefix("ino:"));
+                out.extend(ino.and_then(|i| u64::from_str_radix(i, 16).ok()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn only_allowed_single_link_inodes_are_cached() {
+    use std::os::unix::fs::MetadataExt;
+    let Some((vigil, _sink, monitor)) = setup() else {
+        return;
+    };
+    let script = "cat /etc/public /etc/shared /etc/secret; echo \" read\"; while [ ! -e /tmp/go ]; do sleep 0.05; done";
+    let c = Container::create(&vigil, "cache", script);
+    let etc = c.rootfs().join("etc");
+    std::fs::write(etc.join("shared"), "shared").expect("write shared");
+    std::fs::hard_link(etc.join("shared"), etc.join("shared-link")).expect("hard link");
+    let ino = |name: &str| std::fs::metadata(etc.join(name)).expect("stat").ino();
+    attach(&monitor, &c, deny_secret());
+    c.start();
+    c.wait_output(" read");
+    let marks = inode_marks();
+    std::fs::write(c.rootfs().join("tmp/go"), "").expect("signal the container");
+    assert!(
+        marks.contains(&ino("public")),
+        "allowed, one link: cached ({marks:?})"
+    );
+    assert!(!marks.contains(&ino("shared")), "two links: never cached");
+    assert!(!marks.contains(&ino("secret")), "denied: never cached");
+    c.wait_stopped();
+    monitor.detach(&c.id);
+}

@@ -63,6 +63,7 @@ pub struct KernelEvents {
     pending: VecDeque<FanotifyEvent>,
     inflight: HashMap<u64, FanotifyEvent>,
     next_token: u64,
+    evictable: bool,
 }
 
 impl KernelEvents {
@@ -74,6 +75,7 @@ impl KernelEvents {
             pending: VecDeque::new(),
             inflight: HashMap::new(),
             next_token: 0,
+            evictable: true,
         }
     }
 
@@ -164,17 +166,29 @@ impl PermissionEvents for KernelEvents {
         } else {
             MaskFlags::FAN_OPEN_PERM
         };
-        self.group
-            .mark::<Path>(
-                MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_IGNORED_MASK,
+        // Evictable (Linux 5.19+): the cache does not pin inodes in memory.
+        let flags = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_IGNORED_MASK;
+        let mut result = Err(nix::errno::Errno::EINVAL);
+        if self.evictable {
+            result = self.group.mark::<Path>(
+                flags | MarkFlags::FAN_MARK_EVICTABLE,
                 mask,
                 Some(fd.as_raw_fd()),
                 None,
-            )
-            .map_err(|source| FanotifyError::Mark {
-                path: ev.path.clone().unwrap_or_default().into(),
-                source,
-            })
+            );
+            if result == Err(nix::errno::Errno::EINVAL) {
+                self.evictable = false;
+            }
+        }
+        if !self.evictable {
+            result = self
+                .group
+                .mark::<Path>(flags, mask, Some(fd.as_raw_fd()), None);
+        }
+        result.map_err(|source| FanotifyError::Mark {
+            path: ev.path.clone().unwrap_or_default().into(),
+            source,
+        })
     }
 
     fn respond(&mut self, ev: &PermEvent, allow: bool) -> Result<(), FanotifyError> {
