@@ -9,6 +9,8 @@
 //! `exec_link`, `links/<id>/<cgroup id>/<program>`. Detaching the last container removes every pin.
 
 pub mod abi;
+mod pins;
+mod reader;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -24,8 +26,8 @@ use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint};
 use aya::{Ebpf, EbpfLoader, include_bytes_aligned};
 
+use crate::Sink;
 use crate::rules::MonitorRules;
-use crate::{DecisionEvent, Layer, Sink};
 use abi::PolicyBytes;
 
 /// The compiled BPF object (bpf/monitor.bpf.c).
@@ -131,7 +133,7 @@ impl EbpfMonitor {
     /// ring buffer thread that reports to `sink`.
     pub fn load(pin_dir: impl AsRef<Path>, sink: Arc<dyn Sink>) -> Result<EbpfMonitor, EbpfError> {
         let pin_dir = pin_dir.as_ref().to_path_buf();
-        check_bpffs(&pin_dir)?;
+        pins::check_bpffs(&pin_dir)?;
         std::fs::create_dir_all(pin_dir.join("links")).map_err(|source| EbpfError::PinDir {
             path: pin_dir.clone(),
             source,
@@ -184,11 +186,11 @@ impl EbpfMonitor {
             exec_link: Some(exec_link),
             containers: HashMap::new(),
         };
-        pin_all(&mut inner, &pin_dir, true)?;
+        pins::pin_all(&mut inner, &pin_dir, true)?;
         let registry: Registry = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let reader =
-            spawn_reader(ring, registry.clone(), sink, stop.clone()).map_err(EbpfError::Thread)?;
+        let reader = reader::spawn_reader(ring, registry.clone(), sink, stop.clone())
+            .map_err(EbpfError::Thread)?;
         tracing::info!(pin_dir = ?pin_dir, "ebpf monitor loaded");
         Ok(EbpfMonitor {
             pin_dir,
@@ -241,7 +243,7 @@ impl EbpfMonitor {
                 id: container_id.to_string(),
             });
         }
-        pin_all(&mut inner, &self.pin_dir, false)?;
+        pins::pin_all(&mut inner, &self.pin_dir, false)?;
         let id_dir = self.pin_dir.join("links").join(container_id);
         let links_dir = id_dir.join(cgroup_id.to_string());
         // Links pinned by an earlier monitor for this very cgroup keep enforcing and use the
@@ -250,7 +252,7 @@ impl EbpfMonitor {
             .iter()
             .all(|p| links_dir.join(p).exists());
         if !adopted {
-            remove_links(&id_dir);
+            pins::remove_links(&id_dir);
             std::fs::create_dir_all(&links_dir).map_err(|source| EbpfError::PinDir {
                 path: links_dir.clone(),
                 source,
@@ -275,7 +277,7 @@ impl EbpfMonitor {
         });
         if let Err(e) = result {
             if !adopted {
-                remove_links(&id_dir);
+                pins::remove_links(&id_dir);
             }
             let _ = set_policy(&mut inner.ebpf, cgroup_id, None);
             self.registry
@@ -299,14 +301,14 @@ impl EbpfMonitor {
         let Some(cgroup_id) = inner.containers.remove(container_id) else {
             return Ok(false);
         };
-        remove_links(&self.pin_dir.join("links").join(container_id));
+        pins::remove_links(&self.pin_dir.join("links").join(container_id));
         set_policy(&mut inner.ebpf, cgroup_id, None)?;
         self.registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&cgroup_id);
         if policy_is_empty(&mut inner.ebpf)? {
-            unpin_all(&mut inner, &self.pin_dir);
+            pins::unpin_all(&self.pin_dir);
         }
         tracing::info!(container = %container_id, cgroup_id, "ebpf detached");
         Ok(true)
@@ -333,19 +335,6 @@ impl Drop for EbpfMonitor {
     }
 }
 
-fn check_bpffs(pin_dir: &Path) -> Result<(), EbpfError> {
-    let probe = pin_dir
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"));
-    match nix::sys::statfs::statfs(probe) {
-        Ok(s) if s.filesystem_type().0 as u64 == BPF_FS_MAGIC => Ok(()),
-        _ => Err(EbpfError::NotBpffs {
-            path: pin_dir.to_path_buf(),
-        }),
-    }
-}
-
 fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, EbpfError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
@@ -353,79 +342,6 @@ where
     let prog = ebpf.program_mut(name).ok_or(EbpfError::Missing { name })?;
     prog.try_into()
         .map_err(|source| EbpfError::Program { name, source })
-}
-
-/// Pins programs, the policy map, the ring buffer and the exec link where their pin is missing
-/// (`replace`: also where an earlier monitor left one).
-fn pin_all(inner: &mut Inner, pin_dir: &Path, replace: bool) -> Result<(), EbpfError> {
-    std::fs::create_dir_all(pin_dir.join("links")).map_err(|source| EbpfError::PinDir {
-        path: pin_dir.into(),
-        source,
-    })?;
-    for name in SOCK_ADDR_PROGRAMS.into_iter().chain([EXEC_PROGRAM]) {
-        let path = pin_dir.join(name);
-        if replace {
-            let _ = std::fs::remove_file(&path);
-        }
-        if !path.exists() {
-            let prog = inner
-                .ebpf
-                .program_mut(name)
-                .ok_or(EbpfError::Missing { name })?;
-            prog.pin(&path)
-                .map_err(|source| EbpfError::Pin { path, source })?;
-        }
-    }
-    let policy_pin = pin_dir.join(POLICY_MAP);
-    if !policy_pin.exists() {
-        let map = inner
-            .ebpf
-            .map(POLICY_MAP)
-            .ok_or(EbpfError::Missing { name: POLICY_MAP })?;
-        map.pin(&policy_pin).map_err(|source| EbpfError::Pin {
-            path: policy_pin,
-            source,
-        })?;
-    }
-    let events_pin = pin_dir.join(EVENTS_MAP);
-    if !events_pin.exists() {
-        inner
-            .events
-            .pin(&events_pin)
-            .map_err(|source| EbpfError::Pin {
-                path: events_pin,
-                source,
-            })?;
-    }
-    let exec_pin = pin_dir.join("exec_link");
-    if !exec_pin.exists()
-        && let Some(link) = inner.exec_link.take()
-    {
-        let link = FdLink::from(link);
-        inner.exec_link = Some(link.pin(&exec_pin).map_err(|source| EbpfError::Pin {
-            path: exec_pin,
-            source,
-        })?);
-    }
-    Ok(())
-}
-
-fn unpin_all(inner: &mut Inner, pin_dir: &Path) {
-    for name in
-        SOCK_ADDR_PROGRAMS
-            .into_iter()
-            .chain([EXEC_PROGRAM, POLICY_MAP, EVENTS_MAP, "exec_link"])
-    {
-        let _ = std::fs::remove_file(pin_dir.join(name));
-    }
-    if let Ok(dirs) = std::fs::read_dir(pin_dir.join("links")) {
-        for d in dirs.flatten() {
-            remove_links(&d.path());
-        }
-    }
-    let _ = std::fs::remove_dir(pin_dir.join("links"));
-    let _ = std::fs::remove_dir(pin_dir);
-    let _ = inner;
 }
 
 fn set_policy(
@@ -482,50 +398,4 @@ fn attach_links(ebpf: &mut Ebpf, cgroup: &File, links_dir: &Path) -> Result<(), 
             .map_err(|source| EbpfError::Pin { path, source })?;
     }
     Ok(())
-}
-
-/// Unpins a container's links (`links/<id>/...`): the last reference goes, the programs leave
-/// its cgroup.
-fn remove_links(id_dir: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(id_dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = ?id_dir, error = %e, "failed to unpin links");
-    }
-}
-
-fn spawn_reader(
-    mut ring: RingBuf<MapData>,
-    registry: Registry,
-    sink: Arc<dyn Sink>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    std::thread::Builder::new()
-        .name("ebpf-events".into())
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, PollTimeout::from(100u16));
-                while let Some(item) = ring.next() {
-                    let Some(ev) = abi::decode_event(&item) else {
-                        continue;
-                    };
-                    let registry = registry.lock().unwrap_or_else(|p| p.into_inner());
-                    let Some(reg) = registry.get(&ev.cgroup_id) else {
-                        continue;
-                    };
-                    sink.report(DecisionEvent {
-                        container: reg.id.clone(),
-                        pid: ev.pid,
-                        exe: Some(ev.comm.clone()),
-                        rule: abi::rule_text(&reg.rules, ev.rule),
-                        access: ev.access,
-                        verdict: ev.verdict,
-                        layer: Layer::Ebpf,
-                    });
-                }
-            }
-        })
 }
