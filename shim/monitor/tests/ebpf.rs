@@ -328,3 +328,57 @@ while [ ! -e /tmp/go2 ]; do sleep 0.05; done; nc -w 2 127.0.0.1 {port}; echo \" 
     assert!(monitor_b.detach(&c.id).expect("detach"));
     assert!(!fs.pin_dir().exists(), "{:?}", pins(&fs.pin_dir()));
 }
+
+#[test]
+fn ipv6_and_v4_mapped_destinations_are_decided_by_connect6() {
+    let Some((vigil, fs, sink, monitor)) = setup() else {
+        return;
+    };
+    let (denied6, open6, mapped) = (closed_port(), closed_port(), closed_port());
+    let script = format!(
+        "nc -w 2 ::1 {denied6}; echo \" denied6=$?\"
+nc -w 2 ::1 {open6}; echo \" open6=$?\"
+nc -w 2 ::ffff:127.0.0.1 {mapped}; echo \" mapped=$?\""
+    );
+    let c = Container::create(&vigil, "net6", &script);
+    let rules = MonitorRules {
+        connect_deny: vec![
+            rule(&format!("[::1]:{denied6}/tcp")),
+            rule(&format!("127.0.0.1:{mapped}")),
+        ],
+        ..Default::default()
+    };
+    monitor
+        .attach_cgroup(&c.cgroup_dir(), &c.id, &rules)
+        .expect("attach");
+    c.start();
+    c.wait_stopped();
+    let err = c.stderr();
+    assert_eq!(
+        err.matches("Operation not permitted").count(),
+        2,
+        "stderr: {err}"
+    );
+    assert_eq!(
+        err.matches("Connection refused").count(),
+        1,
+        "the allowed ::1 connect reaches the kernel: {err}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let events = sink.events();
+    let denied: Vec<String> = events
+        .iter()
+        .filter(|e| e.verdict == Verdict::Deny)
+        .map(|e| e.access.to_string())
+        .collect();
+    assert!(
+        denied.contains(&format!("connect [::1]:{denied6}/tcp")),
+        "{denied:?}"
+    );
+    assert!(
+        denied.contains(&format!("connect 127.0.0.1:{mapped}/tcp")),
+        "v4-mapped is decided as IPv4: {denied:?}"
+    );
+    monitor.detach(&c.id).expect("detach");
+    assert!(!fs.pin_dir().exists());
+}
