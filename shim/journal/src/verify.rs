@@ -101,8 +101,23 @@ struct Full<T> {
 /// Verifies the journal in `dir`. With `key` (the initial verification key) seals are
 /// MAC-checked; without it only the chain and the unkeyed parts of seals are.
 pub fn verify(dir: &Path, key: Option<&[u8; 32]>) -> Result<VerifyReport, JournalError> {
-    let mut v = Verifier::new(key.copied());
     let segs = list_segments(dir)?;
+    if let Some(k) = key
+        && let Some(v) = crate::fastverify::sealed_epochs(&segs, k)?
+    {
+        let state = keys::load_readonly(dir).unwrap_or(None);
+        return Ok(v.finish(state.as_ref()));
+    }
+    verify_slow(dir, key, segs)
+}
+
+/// Record-by-record verification (also used to locate a problem the fast path saw).
+pub fn verify_slow(
+    dir: &Path,
+    key: Option<&[u8; 32]>,
+    segs: Vec<(u64, std::path::PathBuf)>,
+) -> Result<VerifyReport, JournalError> {
+    let mut v = Verifier::new(key.copied());
     let n = segs.len();
     for (i, (num, path)) in segs.into_iter().enumerate() {
         let bytes = std::fs::read(&path).map_err(JournalError::io("read segment", &path))?;
@@ -127,28 +142,28 @@ pub fn verify_bytes(segments: &[(u64, Vec<u8>)], key: Option<&[u8; 32]>) -> Veri
     v.finish(None)
 }
 
-struct Verifier {
-    key: Option<[u8; 32]>,
+pub(crate) struct Verifier {
+    pub(crate) key: Option<[u8; 32]>,
     /// (epoch, key of that epoch) last derived.
-    epoch_key: Option<(u64, [u8; 32])>,
-    report: VerifyReport,
-    last_segment: Option<u64>,
-    prev_hash: Option<[u8; 32]>,
+    pub(crate) epoch_key: Option<(u64, [u8; 32])>,
+    pub(crate) report: VerifyReport,
+    pub(crate) last_segment: Option<u64>,
+    pub(crate) prev_hash: Option<[u8; 32]>,
     /// The journal starts mid-way (retention): (seq before the first, its hash) to be
     /// confirmed by a retention record.
-    anchor: Option<(u64, String, Problem)>,
+    pub(crate) anchor: Option<(u64, String, Problem)>,
     /// Running digest of the current epoch's lines; None when the epoch began before the
     /// first record we have.
-    range: Option<blake3::Hasher>,
-    epoch_first_seq: Option<u64>,
-    next_epoch: Option<u64>,
-    since_seal: u64,
-    epoch_records: Option<u64>,
-    sealed: bool,
+    pub(crate) range: Option<blake3::Hasher>,
+    pub(crate) epoch_first_seq: Option<u64>,
+    pub(crate) next_epoch: Option<u64>,
+    pub(crate) since_seal: u64,
+    pub(crate) epoch_records: Option<u64>,
+    pub(crate) sealed: bool,
 }
 
 impl Verifier {
-    fn new(key: Option<[u8; 32]>) -> Verifier {
+    pub(crate) fn new(key: Option<[u8; 32]>) -> Verifier {
         Verifier {
             key,
             epoch_key: None,
@@ -166,9 +181,26 @@ impl Verifier {
     }
 
     fn segment(&mut self, num: u64, bytes: &[u8], newest: bool) {
+        self.segment_from(num, bytes, 0, 0, newest);
+    }
+
+    /// Checks the lines of segment `num` from byte `start` (line `line0` + 1) on. With
+    /// `start > 0` the segment was already counted (the fast path verified its beginning).
+    pub(crate) fn segment_from(
+        &mut self,
+        num: u64,
+        bytes: &[u8],
+        start: usize,
+        line0: u64,
+        newest: bool,
+    ) {
         let name = segment_name(num);
-        self.report.segments += 1;
-        if let Some(prev) = self.last_segment
+        if start == 0 {
+            self.report.segments += 1;
+        }
+        if start > 0 {
+            // continuing a segment already counted
+        } else if let Some(prev) = self.last_segment
             && num != prev + 1
         {
             self.fail(
@@ -184,11 +216,11 @@ impl Verifier {
             return;
         }
         self.last_segment = Some(num);
-        let mut pos = 0usize;
-        let mut line_no = 0u64;
+        let mut pos = start;
+        let mut line_no = line0;
         while pos < bytes.len() {
             line_no += 1;
-            let (line, next, complete) = match bytes[pos..].iter().position(|b| *b == b'\n') {
+            let (line, next, complete) = match memchr::memchr(b'\n', &bytes[pos..]) {
                 Some(i) => (&bytes[pos..pos + i], pos + i + 1, true),
                 None => (&bytes[pos..], bytes.len(), false),
             };
@@ -222,6 +254,15 @@ impl Verifier {
                 }
             };
             if self.report.problem.is_some() {
+                return;
+            }
+            if !complete && !newest {
+                self.fail(
+                    &name,
+                    line_no,
+                    self.report.last_seq,
+                    "last record lacks its newline in a segment that is not the newest: segment truncated".into(),
+                );
                 return;
             }
             if !complete {
@@ -457,7 +498,7 @@ impl Verifier {
         }
     }
 
-    fn finish(mut self, state: Option<&KeyState>) -> VerifyReport {
+    pub(crate) fn finish(mut self, state: Option<&KeyState>) -> VerifyReport {
         if self.report.problem.is_some() {
             return self.report;
         }
