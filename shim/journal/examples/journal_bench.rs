@@ -174,6 +174,10 @@ fn verify(dir: &Path) {
     let ours = t.elapsed();
     assert!(r.ok(), "{r:?}");
     let t = Instant::now();
+    let r2 = vigil_journal::verify(dir, None).unwrap();
+    let unkeyed = t.elapsed();
+    assert!(r2.ok(), "{r2:?}");
+    let t = Instant::now();
     let st = std::process::Command::new("b3sum")
         .args(&segs)
         .stdout(std::process::Stdio::null())
@@ -187,10 +191,11 @@ fn verify(dir: &Path) {
     }
     let crate_hash = t.elapsed();
     println!(
-        "{{\"bench\":\"verify\",\"records\":{},\"bytes\":{bytes},\"seals_verified\":{},\"verify_s\":{:.3},\"b3sum_s\":{},\"blake3_crate_s\":{:.3},\"ratio_vs_b3sum\":{},\"ratio_vs_blake3_crate\":{:.2}}}",
+        "{{\"bench\":\"verify\",\"records\":{},\"bytes\":{bytes},\"seals_verified\":{},\"verify_s\":{:.3},\"verify_without_key_s\":{:.3},\"b3sum_s\":{},\"blake3_crate_s\":{:.3},\"ratio_vs_b3sum\":{},\"ratio_vs_blake3_crate\":{:.2}}}",
         r.records,
         r.seals_verified,
         secs(ours),
+        secs(unkeyed),
         if b3sum {
             format!("{:.3}", secs(b3))
         } else {

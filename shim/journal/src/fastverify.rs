@@ -178,7 +178,7 @@ type Seals = Option<Vec<(usize, usize)>>;
 
 /// Offset of `,"kind":"` in a canonical record line, if the line has the canonical head
 /// `{"v":N,"seq":N,"time":"...","host":"..."`.
-fn kind_offset(line: &[u8]) -> Option<usize> {
+pub(crate) fn kind_offset(line: &[u8]) -> Option<usize> {
     let mut i = b"{\"v\":".len();
     if !line.starts_with(b"{\"v\":") {
         return None;

@@ -74,6 +74,8 @@ pub struct Report {
     pub users: BTreeMap<String, UserActivity>,
     pub containers: BTreeMap<String, ContainerInfo>,
     pub timeline: Vec<Bucket>,
+    /// Width of a timeline bucket.
+    pub bucket_minutes: i64,
     /// Gap records: `seq: reason`.
     pub gaps: Vec<String>,
     pub seals: u64,
@@ -225,8 +227,9 @@ impl Report {
         }
     }
 
-    /// Groups the per-minute counts into at most 48 buckets of a round size.
-    fn finish(&mut self) {
+    /// Groups the per-minute counts into at most 48 buckets of a round size (call once, after
+    /// the last [`Report::add`]).
+    pub fn finish(&mut self) {
         let (Some((&first, _)), Some((&last, _))) = (
             self.minutes.first_key_value(),
             self.minutes.last_key_value(),
@@ -238,6 +241,7 @@ impl Report {
             .into_iter()
             .find(|m| span / m < 48)
             .unwrap_or(span / 47 + 1);
+        self.bucket_minutes = size;
         let start = first - first.rem_euclid(size);
         let n = ((last - start) / size + 1) as usize;
         let mut b: Vec<Bucket> = (0..n)

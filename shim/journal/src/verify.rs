@@ -98,6 +98,57 @@ struct Full<T> {
     data: T,
 }
 
+/// Reads `v`, `seq`, `kind` and `prev` from a line in the canonical layout without a JSON
+/// parser (the hash covers the exact bytes, so the layout is the writer's).
+fn canonical(line: &[u8]) -> Option<Light<'_>> {
+    let k = crate::fastverify::kind_offset(line)? + b",\"kind\":\"".len();
+    let klen = memchr::memchr(b'"', line.get(k..)?)?;
+    let kind = std::str::from_utf8(&line[k..k + klen]).ok()?;
+    let rest = line.strip_prefix(b"{\"v\":")?;
+    let vlen = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let v = std::str::from_utf8(&rest[..vlen]).ok()?.parse().ok()?;
+    let rest = rest[vlen..].strip_prefix(b",\"seq\":")?;
+    let slen = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let seq = std::str::from_utf8(&rest[..slen]).ok()?.parse().ok()?;
+    let end = line.len().checked_sub(record::HASH_SUFFIX_LEN)?;
+    let pstart = end.checked_sub(64 + 1)?;
+    if line.get(pstart.checked_sub(9)?..pstart)? != b",\"prev\":\"" || line[end - 1] != b'"' {
+        return None;
+    }
+    let prev = std::str::from_utf8(&line[pstart..end - 1]).ok()?;
+    Some(Light { v, seq, kind, prev })
+}
+
+fn is_seal_line(line: &[u8]) -> bool {
+    crate::fastverify::kind_offset(line)
+        .is_some_and(|k| line[k..].starts_with(b",\"kind\":\"seal\""))
+}
+
+/// Stored and recomputed hash of every line of `bytes` (None for malformed lines), using
+/// two threads for large inputs.
+fn line_hashes_parallel(bytes: &[u8]) -> Vec<Option<([u8; 32], [u8; 32])>> {
+    let hash_all = |b: &[u8]| -> Vec<Option<([u8; 32], [u8; 32])>> {
+        b.split_inclusive(|c| *c == b'\n')
+            .map(|l| record::line_hashes(l.strip_suffix(b"\n").unwrap_or(l)))
+            .collect()
+    };
+    if bytes.len() < 1 << 20 {
+        return hash_all(bytes);
+    }
+    let mid = memchr::memchr(b'\n', &bytes[bytes.len() / 2..])
+        .map_or(bytes.len(), |p| bytes.len() / 2 + p + 1);
+    let (a, b) = bytes.split_at(mid);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| hash_all(b));
+        let mut out = hash_all(a);
+        match h.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(hash_all(b)),
+        }
+        out
+    })
+}
+
 /// Verifies the journal in `dir`. With `key` (the initial verification key) seals are
 /// MAC-checked; without it only the chain and the unkeyed parts of seals are.
 pub fn verify(dir: &Path, key: Option<&[u8; 32]>) -> Result<VerifyReport, JournalError> {
@@ -216,15 +267,28 @@ impl Verifier {
             return;
         }
         self.last_segment = Some(num);
+        let hashes = line_hashes_parallel(&bytes[start..]);
         let mut pos = start;
         let mut line_no = line0;
+        // Bytes from here up to `pos` still go into the epoch's range digest.
+        let mut range_from = start;
+        let mut idx = 0;
         while pos < bytes.len() {
             line_no += 1;
             let (line, next, complete) = match memchr::memchr(b'\n', &bytes[pos..]) {
                 Some(i) => (&bytes[pos..pos + i], pos + i + 1, true),
                 None => (&bytes[pos..], bytes.len(), false),
             };
-            let is_seal = match self.line(line, &name, line_no) {
+            let pre = hashes.get(idx).copied().flatten();
+            idx += 1;
+            let seal_line = is_seal_line(line);
+            if seal_line {
+                if let Some(h) = self.range.as_mut() {
+                    h.update(&bytes[range_from..pos]);
+                }
+                range_from = next;
+            }
+            let is_seal = match self.line(line, pre, &name, line_no) {
                 Ok(s) => s,
                 Err(what) => {
                     let rest_unparseable = bytes[next..]
@@ -274,20 +338,39 @@ impl Verifier {
                     what: "last record lacks its newline (crash during write)".into(),
                 });
             }
-            if !is_seal && let Some(h) = self.range.as_mut() {
-                h.update(&bytes[pos..next]);
+            if is_seal != seal_line {
+                self.fail(
+                    &name,
+                    line_no,
+                    self.report.last_seq,
+                    "malformed seal record".into(),
+                );
+                return;
             }
             pos = next;
+        }
+        if let Some(h) = self.range.as_mut() {
+            h.update(&bytes[range_from..]);
         }
     }
 
     /// Checks one line; on failure returns what is wrong (the caller adds the location).
     /// Returns whether the line is a seal.
-    fn line(&mut self, line: &[u8], seg: &str, line_no: u64) -> Result<bool, String> {
-        let (stored, computed) =
-            record::line_hashes(line).ok_or("malformed record: no trailing hash field")?;
-        let light: Light<'_> =
-            serde_json::from_slice(line).map_err(|e| format!("malformed record: {e}"))?;
+    fn line(
+        &mut self,
+        line: &[u8],
+        pre: Option<([u8; 32], [u8; 32])>,
+        seg: &str,
+        line_no: u64,
+    ) -> Result<bool, String> {
+        let (stored, computed) = match pre {
+            Some(h) => h,
+            None => record::line_hashes(line).ok_or("malformed record: no trailing hash field")?,
+        };
+        let light: Light<'_> = match canonical(line) {
+            Some(l) => l,
+            None => serde_json::from_slice(line).map_err(|e| format!("malformed record: {e}"))?,
+        };
         if light.v != record::SCHEMA_VERSION {
             return Err(format!("unsupported schema version {}", light.v));
         }
