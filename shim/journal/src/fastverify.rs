@@ -2,12 +2,14 @@
 //!
 //! A valid seal MAC authenticates the epoch's range digest, and a matching range digest
 //! proves that the epoch's bytes are exactly those the sealing writer hashed, so the records
-//! inside a sealed epoch need no record-by-record check: each epoch is hashed in bulk (SIMD,
-//! both cores), and only seals and the unsealed tail are parsed. Anything unexpected returns
+//! inside a sealed epoch need no record-by-record check: each epoch is hashed in bulk (SIMD)
+//! while another thread reads ahead, and only seals and the unsealed tail are parsed. Anything unexpected returns
 //! `None` and [`crate::verify`] falls back to the record-by-record path, which names the
 //! first bad record.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 use crate::JournalError;
 use crate::entry::Kind;
@@ -19,6 +21,9 @@ const SEAL_MARK: &[u8] = b",\"kind\":\"seal\",";
 
 /// Verifies every sealed epoch in bulk and the tail record by record. `None`: something is
 /// off (or there is nothing sealed); use the slow path.
+///
+/// One thread reads the segments in chunks into reused buffers, this one finds the seals
+/// and hashes each epoch as the bytes arrive.
 pub(crate) fn sealed_epochs(
     segs: &[(u64, PathBuf)],
     key: &[u8; 32],
@@ -26,88 +31,315 @@ pub(crate) fn sealed_epochs(
     if segs.is_empty() || segs.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
         return Ok(None);
     }
-    let (data, found) = read_all(segs)?;
-    // The journal must start at its beginning (retention cases take the slow path).
-    let Some(first) = data[0].split(|b| *b == b'\n').next() else {
-        return Ok(None);
-    };
-    let Ok(init) = record::parse(first) else {
-        return Ok(None);
-    };
-    if init.seq != 1 || init.prev != hex32(&ZERO_HASH) {
-        return Ok(None);
+    let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(2);
+    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..3 {
+        let _ = free_tx.send(Vec::with_capacity(CHUNK));
     }
-    let mut seals = Vec::new();
-    for (i, found) in found.into_iter().enumerate() {
-        match found {
-            Some(f) => seals.extend(f.into_iter().map(|(st, en)| (i, st, en))),
-            None => return Ok(None),
+    let outcome = std::thread::scope(|s| {
+        let reader = s.spawn(move || read_chunks(segs, full_tx, free_rx));
+        let mut st = Stream::new(*key);
+        let mut ok = true;
+        for chunk in full_rx.iter() {
+            if ok && !st.chunk(&chunk) {
+                ok = false;
+            }
+            let _ = free_tx.send(chunk.data);
         }
-    }
-    if seals.is_empty() {
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(JournalError::Usage("segment reader thread panicked".into())));
+        read.map(|()| ok.then_some(st))
+    })?;
+    let Some(st) = outcome else { return Ok(None) };
+    let (Some(init), Some((si, off, seal_seq, seal_hash))) = (st.init, st.last_seal) else {
         return Ok(None);
-    }
-    // Each epoch: the slices between one seal (or the start) and the next seal.
-    let mut epochs: Vec<Vec<(usize, usize, usize)>> = Vec::with_capacity(seals.len());
-    let mut cur = (0usize, 0usize);
-    for &(si, st, en) in &seals {
-        let mut slices = Vec::new();
-        for (seg, d) in data.iter().enumerate().take(si + 1).skip(cur.0) {
-            let from = if seg == cur.0 { cur.1 } else { 0 };
-            let to = if seg == si { st } else { d.len() };
-            if to > from {
-                slices.push((seg, from, to));
+    };
+    let Some(seg_first) = st.seg_first_seq.get(si).copied().flatten() else {
+        return Ok(None);
+    };
+    let mut v = Verifier::new(Some(*key));
+    v.report.bulk = true;
+    v.report.segments = si;
+    v.report.records = seal_seq;
+    v.report.first_seq = Some(1);
+    v.report.last_seq = Some(seal_seq);
+    v.report.last_seal_seq = Some(seal_seq);
+    v.report.seals_verified = st.epoch;
+    v.last_segment = si.checked_sub(1).map(|p| segs[p].0);
+    v.prev_hash = Some(seal_hash);
+    v.range = Some(blake3::Hasher::new());
+    v.epoch_first_seq = Some(seal_seq + 1);
+    v.next_epoch = Some(st.epoch);
+    v.epoch_key = Some((st.epoch, st.key));
+    v.sealed = init.0;
+    v.epoch_records = init.1;
+    // The tail: from just after the last seal, record by record.
+    let n = segs.len();
+    for (i, (num, path)) in segs.iter().enumerate().skip(si) {
+        if v.report.problem.is_some() {
+            break;
+        }
+        let mut f = std::fs::File::open(path).map_err(JournalError::io("open segment", path))?;
+        let from = if i == si { off } else { 0 };
+        f.seek(SeekFrom::Start(from))
+            .map_err(JournalError::io("seek segment", path))?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)
+            .map_err(JournalError::io("read segment", path))?;
+        let line0 = if i == si { seal_seq + 1 - seg_first } else { 0 };
+        if i == si {
+            v.last_segment = si.checked_sub(1).map(|p| segs[p].0);
+            if si == 0 {
+                v.last_segment = None;
             }
         }
-        epochs.push(slices);
-        cur = (si, en + 1);
+        v.segment_from(*num, &bytes, 0, line0, i + 1 == n);
     }
-    let digests = digest_epochs(&data, &epochs);
-    let mut v = Verifier::new(Some(*key));
-    let mut expected_first = 1u64;
-    let mut k = *key;
-    let mut last_hash = [0u8; 32];
-    for (e, (&(si, st, en), digest)) in seals.iter().zip(&digests).enumerate() {
-        let line = &data[si][st..en];
+    Ok(Some(v))
+}
+
+const CHUNK: usize = 8 << 20;
+
+struct Chunk {
+    seg: usize,
+    /// Offset of `data` in the segment.
+    offset: u64,
+    /// A reused buffer; the chunk is `data[..len]`.
+    data: Vec<u8>,
+    len: usize,
+    /// Positions of `SEAL_MARK` in `data` (found by the reader thread).
+    marks: Vec<usize>,
+    /// Last chunk of its segment.
+    last: bool,
+}
+
+fn read_chunks(
+    segs: &[(u64, PathBuf)],
+    out: mpsc::SyncSender<Chunk>,
+    free: mpsc::Receiver<Vec<u8>>,
+) -> Result<(), JournalError> {
+    for (i, (_, path)) in segs.iter().enumerate() {
+        let mut f = std::fs::File::open(path).map_err(JournalError::io("open segment", path))?;
+        let len = f
+            .metadata()
+            .map_err(JournalError::io("stat segment", path))?
+            .len();
+        let mut offset = 0u64;
+        loop {
+            let mut buf = free.recv().unwrap_or_default();
+            let want = CHUNK.min((len - offset.min(len)) as usize).max(1);
+            if buf.len() < want {
+                // Zeroed once per buffer; later chunks reuse it without clearing.
+                buf.resize(CHUNK.max(want), 0);
+            }
+            let mut got = 0;
+            while got < want {
+                match f.read(&mut buf[got..want]) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(JournalError::io("read segment", path)(e)),
+                }
+            }
+            let last = got == 0 || offset + got as u64 >= len;
+            let marks = memchr::memmem::find_iter(&buf[..got], SEAL_MARK).collect();
+            let chunk = Chunk {
+                seg: i,
+                offset,
+                data: buf,
+                len: got,
+                marks,
+                last,
+            };
+            offset += got as u64;
+            if out.send(chunk).is_err() {
+                return Ok(());
+            }
+            if last {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// State of the streaming pass.
+struct Stream {
+    key: [u8; 32],
+    /// Seals verified so far (= the current epoch number).
+    epoch: u64,
+    hasher: blake3::Hasher,
+    expected_first: u64,
+    need_first: bool,
+    /// Stored hash and seq of the last complete line seen.
+    last_line: Option<([u8; 32], u64)>,
+    /// Partial line carried from the previous chunk of the same segment.
+    carry: Vec<u8>,
+    carry_offset: u64,
+    /// (sealed, epoch_records) from the init record.
+    init: Option<(bool, Option<u64>)>,
+    /// (segment index, offset after the seal line, seal seq, seal hash).
+    last_seal: Option<(usize, u64, u64, [u8; 32])>,
+    /// seq of the first record of each segment.
+    seg_first_seq: Vec<Option<u64>>,
+}
+
+impl Stream {
+    fn new(key: [u8; 32]) -> Stream {
+        Stream {
+            key,
+            epoch: 0,
+            hasher: blake3::Hasher::new(),
+            expected_first: 1,
+            need_first: true,
+            last_line: None,
+            carry: Vec::new(),
+            carry_offset: 0,
+            init: None,
+            last_seal: None,
+            seg_first_seq: Vec::new(),
+        }
+    }
+
+    /// Consumes one chunk; false if anything is off.
+    fn chunk(&mut self, c: &Chunk) -> bool {
+        if self.seg_first_seq.len() <= c.seg {
+            self.seg_first_seq.resize(c.seg + 1, None);
+        }
+        if c.offset == 0 {
+            if !self.carry.is_empty() {
+                return false; // a segment before this one ended mid-line
+            }
+            self.seg_first_seq[c.seg] = head_seq(&c.data[..c.len]);
+        }
+        let d = &c.data[..c.len];
+        let mut start = 0;
+        if !self.carry.is_empty() {
+            let Some(nl) = memchr::memchr(b'\n', d) else {
+                self.carry.extend_from_slice(d);
+                return !c.last || self.torn_ok(c);
+            };
+            let mut line = std::mem::take(&mut self.carry);
+            line.extend_from_slice(&d[..=nl]);
+            let at = self.carry_offset;
+            let marks: Vec<usize> = memchr::memmem::find_iter(&line, SEAL_MARK).collect();
+            if !self.region(&line, &marks, c.seg, at) {
+                return false;
+            }
+            start = nl + 1;
+        }
+        let end = memchr::memrchr(b'\n', &d[start..]).map_or(start, |p| start + p + 1);
+        let marks: Vec<usize> = c
+            .marks
+            .iter()
+            .filter(|m| **m >= start && **m < end)
+            .map(|m| m - start)
+            .collect();
+        if end > start && !self.region(&d[start..end], &marks, c.seg, c.offset + start as u64) {
+            return false;
+        }
+        if end < d.len() {
+            self.carry = d[end..].to_vec();
+            self.carry_offset = c.offset + end as u64;
+            if c.last {
+                return self.torn_ok(c);
+            }
+        }
+        true
+    }
+
+    /// A partial line at the end of a segment: fine only at the very end (the tail check
+    /// reports it as torn); the caller cannot tell here, so leave it to the tail pass.
+    fn torn_ok(&mut self, _c: &Chunk) -> bool {
+        true
+    }
+
+    /// Complete lines (ending in newline) at `offset` of segment `seg`.
+    fn region(&mut self, r: &[u8], marks: &[usize], seg: usize, offset: u64) -> bool {
+        if self.init.is_none() {
+            let first = &r[..memchr::memchr(b'\n', r).unwrap_or(r.len())];
+            let Ok(init) = record::parse(first) else {
+                return false;
+            };
+            if init.seq != 1 || init.prev != hex32(&ZERO_HASH) || init.kind != Kind::Init {
+                return false;
+            }
+            let sealed = init
+                .data
+                .get("sealed")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            self.init = Some((sealed, init.u64("epoch_records")));
+        }
+        let Some(seals) = seal_lines(r, marks.iter().copied()) else {
+            return false;
+        };
+        let mut pos = 0;
+        for (st, en) in seals {
+            if st > pos && !self.records(&r[pos..st]) {
+                return false;
+            }
+            if !self.seal(&r[st..en], seg, offset + en as u64 + 1) {
+                return false;
+            }
+            pos = en + 1;
+        }
+        pos >= r.len() || self.records(&r[pos..])
+    }
+
+    /// Record lines inside an epoch: hashed in bulk.
+    fn records(&mut self, b: &[u8]) -> bool {
+        if self.need_first {
+            if head_seq(b) != Some(self.expected_first) {
+                return false;
+            }
+            self.need_first = false;
+        }
+        self.hasher.update(b);
+        let body = &b[..b.len() - 1];
+        let last = &body[memchr::memrchr(b'\n', body).map_or(0, |p| p + 1)..];
+        match (record::line_hashes(last), head_seq(last)) {
+            (Some((h, _)), Some(seq)) => {
+                self.last_line = Some((h, seq));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn seal(&mut self, line: &[u8], seg: usize, after: u64) -> bool {
         let Some((stored, computed)) = record::line_hashes(line) else {
-            return Ok(None);
+            return false;
         };
         let Ok(r) = record::parse(line) else {
-            return Ok(None);
+            return false;
         };
-        if stored != computed || r.kind != Kind::Seal {
-            return Ok(None);
-        }
         let (Some(epoch), Some(first_seq), Some(range), Some(mac)) = (
             r.u64("epoch"),
             r.u64("first_seq"),
             r.str("range"),
             r.str("mac"),
         ) else {
-            return Ok(None);
+            return false;
         };
-        if epoch != e as u64 || first_seq != expected_first || hex32(digest) != range {
-            return Ok(None);
-        }
-        // The digest proves the epoch's bytes are the sealed ones; check that the seal sits
-        // right after the epoch's last record: its seq and its hash.
-        let Some(&(ls, lf, lt)) = epochs[e].last() else {
-            return Ok(None);
+        let Some((prev_hash, prev_seq)) = self.last_line else {
+            return false;
         };
-        let body = &data[ls][lf..lt - 1];
-        let last = &body[memchr::memrchr(b'\n', body).map_or(0, |p| p + 1)..];
-        match (record::line_hashes(last), head_seq(last)) {
-            (Some((h, _)), Some(seq)) if hex32(&h) == r.prev && seq + 1 == r.seq => {}
-            _ => return Ok(None),
-        }
-        let Some(&(fs, ff, _)) = epochs[e].first() else {
-            return Ok(None);
-        };
-        if head_seq(&data[fs][ff..]) != Some(first_seq) {
-            return Ok(None);
+        let digest = std::mem::take(&mut self.hasher).finalize();
+        if stored != computed
+            || r.kind != Kind::Seal
+            || self.need_first
+            || epoch != self.epoch
+            || first_seq != self.expected_first
+            || prev_seq + 1 != r.seq
+            || hex32(&prev_hash) != r.prev
+            || hex32(digest.as_bytes()) != range
+        {
+            return false;
         }
         let want = keys::seal_mac(
-            &k,
+            &self.key,
             &SealInput {
                 epoch,
                 seq: r.seq,
@@ -117,41 +349,16 @@ pub(crate) fn sealed_epochs(
             },
         );
         if hex32(&want) != mac {
-            return Ok(None);
+            return false;
         }
-        k = keys::ratchet(&k);
-        expected_first = r.seq + 1;
-        last_hash = stored;
-        v.report.seals_verified += 1;
+        self.key = keys::ratchet(&self.key);
+        self.epoch += 1;
+        self.expected_first = r.seq + 1;
+        self.need_first = true;
+        self.last_line = Some((stored, r.seq));
+        self.last_seal = Some((seg, after, r.seq, stored));
+        true
     }
-    let &(si, _, en) = seals.last().expect("seals is not empty");
-    v.report.segments = si + 1;
-    v.report.records = expected_first - 1;
-    v.report.first_seq = Some(1);
-    v.report.last_seq = Some(expected_first - 1);
-    v.report.last_seal_seq = Some(expected_first - 1);
-    v.last_segment = Some(segs[si].0);
-    v.prev_hash = Some(last_hash);
-    v.range = Some(blake3::Hasher::new());
-    v.epoch_first_seq = Some(expected_first);
-    v.next_epoch = Some(seals.len() as u64);
-    v.epoch_key = Some((seals.len() as u64, k));
-    v.sealed = init
-        .data
-        .get("sealed")
-        .and_then(|s| s.as_bool())
-        .unwrap_or(false);
-    v.epoch_records = init.u64("epoch_records");
-    let line0 = memchr::memchr_iter(b'\n', &data[si][..=en]).count() as u64;
-    let n = segs.len();
-    v.segment_from(segs[si].0, &data[si], en + 1, line0, si + 1 == n);
-    for (i, (num, _)) in segs.iter().enumerate().skip(si + 1) {
-        if v.report.problem.is_some() {
-            break;
-        }
-        v.segment_from(*num, &data[i], 0, 0, i + 1 == n);
-    }
-    Ok(Some(v))
 }
 
 /// The `seq` of a canonical record line.
@@ -161,10 +368,11 @@ fn head_seq(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..n]).ok()?.parse().ok()
 }
 
-/// Seal lines of one segment as (start, end-without-newline); `None` if one is unterminated.
-fn find_seals(d: &[u8]) -> Option<Vec<(usize, usize)>> {
+/// Seal lines as (start, end-without-newline) given the positions of `SEAL_MARK` in `d`;
+/// `None` if one is unterminated.
+fn seal_lines(d: &[u8], marks: impl Iterator<Item = usize>) -> Option<Vec<(usize, usize)>> {
     let mut out = Vec::new();
-    for m in memchr::memmem::find_iter(d, SEAL_MARK) {
+    for m in marks {
         let start = memchr::memrchr(b'\n', &d[..m]).map_or(0, |p| p + 1);
         if kind_offset(&d[start..]) != Some(m - start) {
             continue;
@@ -173,8 +381,6 @@ fn find_seals(d: &[u8]) -> Option<Vec<(usize, usize)>> {
     }
     Some(out)
 }
-
-type Seals = Option<Vec<(usize, usize)>>;
 
 /// Offset of `,"kind":"` in a canonical record line, if the line has the canonical head
 /// `{"v":N,"seq":N,"time":"...","host":"..."`.
@@ -210,73 +416,6 @@ pub(crate) fn kind_offset(line: &[u8]) -> Option<usize> {
     Some(i)
 }
 
-/// Reads every segment and finds its seals, on two threads.
-fn read_all(segs: &[(u64, PathBuf)]) -> Result<(Vec<Vec<u8>>, Vec<Seals>), JournalError> {
-    let read = |p: &PathBuf| {
-        std::fs::read(p)
-            .map(|d| {
-                let s = find_seals(&d);
-                (d, s)
-            })
-            .map_err(JournalError::io("read segment", p))
-    };
-    let (even, odd) = std::thread::scope(|s| {
-        let h = s.spawn(|| {
-            segs.iter()
-                .skip(1)
-                .step_by(2)
-                .map(|(_, p)| read(p))
-                .collect::<Vec<_>>()
-        });
-        let even: Vec<_> = segs.iter().step_by(2).map(|(_, p)| read(p)).collect();
-        (even, h.join())
-    });
-    let odd = odd.map_err(|_| JournalError::Usage("segment reader thread panicked".into()))?;
-    let (mut data, mut seals) = (
-        Vec::with_capacity(segs.len()),
-        Vec::with_capacity(segs.len()),
-    );
-    let (mut e, mut o) = (even.into_iter(), odd.into_iter());
-    for i in 0..segs.len() {
-        let next = if i % 2 == 0 { e.next() } else { o.next() };
-        let (d, s) =
-            next.ok_or_else(|| JournalError::Usage("segment reader lost a file".into()))??;
-        data.push(d);
-        seals.push(s);
-    }
-    Ok((data, seals))
-}
-
-/// BLAKE3 of each epoch, on two threads.
-fn digest_epochs(data: &[Vec<u8>], epochs: &[Vec<(usize, usize, usize)>]) -> Vec<[u8; 32]> {
-    let one = |slices: &Vec<(usize, usize, usize)>| {
-        let mut h = blake3::Hasher::new();
-        for &(seg, from, to) in slices {
-            h.update(&data[seg][from..to]);
-        }
-        *h.finalize().as_bytes()
-    };
-    let total: usize = epochs.iter().flatten().map(|(_, f, t)| t - f).sum();
-    let mut acc = 0;
-    let split = epochs
-        .iter()
-        .position(|e| {
-            acc += e.iter().map(|(_, f, t)| t - f).sum::<usize>();
-            acc * 2 >= total
-        })
-        .map_or(epochs.len(), |p| p + 1);
-    let (a, b) = epochs.split_at(split);
-    std::thread::scope(|s| {
-        let h = s.spawn(|| b.iter().map(one).collect::<Vec<_>>());
-        let mut out: Vec<_> = a.iter().map(one).collect();
-        match h.join() {
-            Ok(rest) => out.extend(rest),
-            Err(_) => out.extend(b.iter().map(one)),
-        }
-        out
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +427,6 @@ mod tests {
         assert!(l[off..].starts_with(b",\"kind\":\"note\""));
         assert_eq!(kind_offset(b"{\"v\":1,\"seq\":"), None);
         assert_eq!(kind_offset(b"garbage"), None);
+        assert_eq!(head_seq(l), Some(12));
     }
 }

@@ -54,6 +54,9 @@ pub struct VerifyReport {
     pub notes: Vec<String>,
     /// The first thing wrong, if any.
     pub problem: Option<Problem>,
+    /// Sealed epochs were checked in bulk (range digest + MAC) instead of record by record.
+    #[serde(default)]
+    pub bulk: bool,
 }
 
 impl VerifyReport {
