@@ -28,16 +28,24 @@ pub(crate) fn sealed_epochs(
     segs: &[(u64, PathBuf)],
     key: &[u8; 32],
 ) -> Result<Option<Verifier>, JournalError> {
+    sealed_epochs_chunked(segs, key, CHUNK)
+}
+
+fn sealed_epochs_chunked(
+    segs: &[(u64, PathBuf)],
+    key: &[u8; 32],
+    chunk: usize,
+) -> Result<Option<Verifier>, JournalError> {
     if segs.is_empty() || segs.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
         return Ok(None);
     }
     let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(2);
     let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
     for _ in 0..3 {
-        let _ = free_tx.send(Vec::with_capacity(CHUNK));
+        let _ = free_tx.send(Vec::with_capacity(chunk));
     }
     let outcome = std::thread::scope(|s| {
-        let reader = s.spawn(move || read_chunks(segs, full_tx, free_rx));
+        let reader = s.spawn(move || read_chunks(segs, chunk, full_tx, free_rx));
         let mut st = Stream::new(*key);
         let mut ok = true;
         for chunk in full_rx.iter() {
@@ -116,6 +124,7 @@ struct Chunk {
 
 fn read_chunks(
     segs: &[(u64, PathBuf)],
+    chunk_size: usize,
     out: mpsc::SyncSender<Chunk>,
     free: mpsc::Receiver<Vec<u8>>,
 ) -> Result<(), JournalError> {
@@ -128,10 +137,10 @@ fn read_chunks(
         let mut offset = 0u64;
         loop {
             let mut buf = free.recv().unwrap_or_default();
-            let want = CHUNK.min((len - offset.min(len)) as usize).max(1);
+            let want = chunk_size.min((len - offset.min(len)) as usize).max(1);
             if buf.len() < want {
                 // Zeroed once per buffer; later chunks reuse it without clearing.
-                buf.resize(CHUNK.max(want), 0);
+                buf.resize(chunk_size.max(want), 0);
             }
             let mut got = 0;
             while got < want {
@@ -211,7 +220,6 @@ impl Stream {
             if !self.carry.is_empty() {
                 return false; // a segment before this one ended mid-line
             }
-            self.seg_first_seq[c.seg] = head_seq(&c.data[..c.len]);
         }
         let d = &c.data[..c.len];
         let mut start = 0;
@@ -257,6 +265,9 @@ impl Stream {
 
     /// Complete lines (ending in newline) at `offset` of segment `seg`.
     fn region(&mut self, r: &[u8], marks: &[usize], seg: usize, offset: u64) -> bool {
+        if offset == 0 {
+            self.seg_first_seq[seg] = head_seq(r);
+        }
         if self.init.is_none() {
             let first = &r[..memchr::memchr(b'\n', r).unwrap_or(r.len())];
             let Ok(init) = record::parse(first) else {
@@ -428,5 +439,95 @@ mod tests {
         assert_eq!(kind_offset(b"{\"v\":1,\"seq\":"), None);
         assert_eq!(kind_offset(b"garbage"), None);
         assert_eq!(head_seq(l), Some(12));
+    }
+
+    fn journal(n: u64, epoch: u64, seg_bytes: u64) -> (tempfile::TempDir, PathBuf, [u8; 32]) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("j");
+        let opts = crate::JournalOptions {
+            epoch_records: Some(epoch),
+            epoch_duration: None,
+            max_segment_bytes: seg_bytes,
+            ..crate::JournalOptions::default()
+        };
+        let key = crate::init(&dir, opts.clone()).unwrap().unwrap();
+        let j = crate::Journal::open(&dir, opts).unwrap();
+        for i in 0..n {
+            j.append(
+                crate::Entry::new(Kind::Note)
+                    .with("i", i)
+                    .with("pad", "x".repeat((i % 50) as usize)),
+            )
+            .unwrap();
+        }
+        drop(j);
+        (tmp, dir, keys::parse_key(&key).unwrap())
+    }
+
+    #[test]
+    fn any_chunk_size_gives_the_record_by_record_answer() {
+        let (_t, dir, key) = journal(120, 7, 4000);
+        let segs = crate::segment::list_segments(&dir).unwrap();
+        assert!(segs.len() > 3);
+        let slow = crate::verify_slow(&dir, Some(&key), segs.clone()).unwrap();
+        assert!(slow.ok(), "{slow:?}");
+        for chunk in [1, 7, 64, 100, 333, 1000, 4096, 1 << 20] {
+            let v = sealed_epochs_chunked(&segs, &key, chunk)
+                .unwrap()
+                .unwrap_or_else(|| panic!("chunk {chunk}: bulk path not taken"));
+            let r = v.finish(None);
+            assert!(r.ok(), "chunk {chunk}: {r:?}");
+            assert_eq!(
+                (
+                    r.segments,
+                    r.records,
+                    r.last_seq,
+                    r.seals_verified,
+                    r.last_seal_seq
+                ),
+                (
+                    slow.segments,
+                    slow.records,
+                    slow.last_seq,
+                    slow.seals_verified,
+                    slow.last_seal_seq
+                ),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_chunk_size_hands_a_torn_tail_to_the_tail_check() {
+        let (_t, dir, key) = journal(40, 6, 3000);
+        let segs = crate::segment::list_segments(&dir).unwrap();
+        let last = &segs.last().unwrap().1;
+        let mut b = std::fs::read(last).unwrap();
+        b.extend_from_slice(b"{\"v\":1,\"seq\":99");
+        std::fs::write(last, &b).unwrap();
+        for chunk in [1, 9, 256, 1 << 20] {
+            let r = sealed_epochs_chunked(&segs, &key, chunk)
+                .unwrap()
+                .unwrap()
+                .finish(None);
+            assert!(r.ok() && r.torn_tail.is_some(), "chunk {chunk}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn any_chunk_size_rejects_a_changed_byte() {
+        let (_t, dir, key) = journal(60, 5, 3000);
+        let segs = crate::segment::list_segments(&dir).unwrap();
+        let p = &segs[1].1;
+        let mut b = std::fs::read(p).unwrap();
+        let at = b.len() / 2;
+        b[at] = if b[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(p, &b).unwrap();
+        for chunk in [1, 13, 500, 1 << 20] {
+            assert!(
+                sealed_epochs_chunked(&segs, &key, chunk).unwrap().is_none(),
+                "chunk {chunk}"
+            );
+        }
     }
 }
