@@ -216,10 +216,8 @@ impl Stream {
         if self.seg_first_seq.len() <= c.seg {
             self.seg_first_seq.resize(c.seg + 1, None);
         }
-        if c.offset == 0 {
-            if !self.carry.is_empty() {
-                return false; // a segment before this one ended mid-line
-            }
+        if c.offset == 0 && !self.carry.is_empty() {
+            return false; // a segment before this one ended mid-line
         }
         let d = &c.data[..c.len];
         let mut start = 0;
