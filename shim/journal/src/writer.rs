@@ -264,14 +264,37 @@ impl Writer {
         by_count || by_time
     }
 
+    /// Waits for the lock at most `opts.lock_timeout` (a stopped or hung writer must not hang
+    /// every `vigil` invocation).
+    fn take_lock(&self) -> Result<(), JournalError> {
+        let path = self.dir.join(LOCK_FILE);
+        let deadline = Instant::now() + self.opts.lock_timeout;
+        let mut pause = std::time::Duration::from_micros(100);
+        loop {
+            match self.lock.try_lock() {
+                Ok(()) => return Ok(()),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(JournalError::io("lock", path)(e));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(JournalError::LockTimeout {
+                    path,
+                    waited: self.opts.lock_timeout,
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Takes the lock and makes sure our view of the chain head matches the disk.
     pub(crate) fn acquire(&mut self) -> Result<(), JournalError> {
         if self.held {
             return Ok(());
         }
-        self.lock
-            .lock()
-            .map_err(JournalError::io("lock", self.dir.join(LOCK_FILE)))?;
+        self.take_lock()?;
         self.held = true;
         let segs = list_segments(&self.dir)?;
         let newest = segs
