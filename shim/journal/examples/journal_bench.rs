@@ -107,6 +107,10 @@ fn append(n: u64, dir: &Path) {
     }
     drop(j);
     let journal = t.elapsed();
+    if std::env::var_os("BENCH_APPEND_ONLY").is_some() {
+        eprintln!("journal append {:.3}s", secs(journal));
+        return;
+    }
     // Baseline 1: the same bytes, written with a BufWriter, fsync every 512 lines.
     let mut bytes = Vec::new();
     for p in files(dir) {
@@ -220,6 +224,16 @@ fn verify(dir: &Path) {
 }
 
 fn report(dir: &Path) {
+    if std::env::var_os("BENCH_SCAN").is_some() {
+        let t = Instant::now();
+        let mut n = 0u64;
+        vigil_journal::query::for_each_record(dir, |_, _| {
+            n += 1;
+            true
+        })
+        .unwrap();
+        eprintln!("parse only: {n} records {:.3}s", secs(t.elapsed()));
+    }
     let t = Instant::now();
     let rep = vigil_journal::report::build(dir, &Filter::default()).unwrap();
     let built = t.elapsed();

@@ -633,3 +633,12 @@ pub fn init(dir: &Path, opts: JournalOptions) -> Result<Option<String>, JournalE
     segment::sync_dir(dir)?;
     Ok(Some(key))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journal_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::Journal>();
+    }
+}
