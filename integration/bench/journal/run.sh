@@ -18,12 +18,12 @@ command -v b3sum >/dev/null || echo '{"note":"b3sum not installed (apt-get insta
 disk=$(mktemp -d /var/tmp/vigil-journal-bench.XXXXXX)
 shm=$(mktemp -d /dev/shm/vigil-journal-bench.XXXXXX)
 trap 'rm -rf "$disk" "$shm"' EXIT
-echo "{\"where\":\"disk $disk\"}"
-"$B" append "$N" "$disk/j"
-"$B" verify 0 "$disk/j"
-echo "{\"where\":\"tmpfs $shm\"}"
-"$B" append "$N" "$shm/j"
-"$B" verify 0 "$shm/j"
+# The machine is shared: three rounds each, compare the medians.
+for where in "$disk" "$shm"; do
+  echo "{\"where\":\"$where\"}"
+  for round in 1 2 3; do "$B" append "$N" "$where/j"; done
+  for round in 1 2 3; do "$B" verify 0 "$where/j"; done
+done
 rm -rf "$shm/j" "$shm/j.key"
 "$B" append "$NR" "$shm/j" >/dev/null
 "$B" verify 0 "$shm/j"
