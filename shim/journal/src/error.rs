@@ -30,6 +30,11 @@ pub enum JournalError {
     BadTime(String),
     #[error("failed to serialise record")]
     Json(#[source] serde_json::Error),
+    #[error("journal lock {path:?} held by another writer for {waited:?}; record not written")]
+    LockTimeout {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
     #[error("journal writer is poisoned after an earlier panic")]
     Poisoned,
     #[error("{0}")]

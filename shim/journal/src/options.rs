@@ -35,6 +35,9 @@ pub struct JournalOptions {
     pub host: Option<String>,
     /// Create sealing keys when creating a new journal.
     pub sealing: bool,
+    /// Give up waiting for the journal lock after this long (`append` then fails with
+    /// `JournalError::LockTimeout`).
+    pub lock_timeout: Duration,
 }
 
 impl Default for JournalOptions {
@@ -50,6 +53,7 @@ impl Default for JournalOptions {
             retain_max_bytes: None,
             host: None,
             sealing: true,
+            lock_timeout: Duration::from_secs(10),
         }
     }
 }

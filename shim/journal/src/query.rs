@@ -32,41 +32,72 @@ pub struct Filter {
     pub until: Option<i64>,
 }
 
-impl Filter {
-    /// Whether `r` passes.
-    pub fn matches(&self, r: &Record) -> bool {
-        let eq = |want: &Option<String>, key: &str| {
-            want.as_deref()
-                .is_none_or(|w| r.data.get(key).and_then(Value::as_str) == Some(w))
-        };
-        if let Some(k) = self.kind
-            && r.kind != k
-        {
-            return false;
-        }
-        if self.container.is_some() && r.container != self.container {
-            return false;
-        }
-        if !(eq(&self.action, "action")
-            && eq(&self.layer, "layer")
-            && eq(&self.policy, "policy")
-            && eq(&self.verdict, "verdict"))
-        {
-            return false;
-        }
-        if let Some(c) = &self.class {
-            let one = r.data.get("class").and_then(Value::as_str) == Some(c);
-            let many = r
+/// What a filter looks at; implemented for [`Record`] and the report's borrowed view.
+pub(crate) trait Fields {
+    fn kind(&self) -> Kind;
+    fn container(&self) -> Option<&str>;
+    /// A string field of `data` (`action`, `policy`, `layer`, `verdict`, `class`).
+    fn data_str(&self, key: &str) -> Option<&str>;
+    /// `data.class` is `class`, or `data.classes` contains it.
+    fn has_class(&self, class: &str) -> bool;
+    fn time(&self) -> &str;
+}
+
+impl Fields for Record {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn container(&self) -> Option<&str> {
+        self.container.as_deref()
+    }
+    fn data_str(&self, key: &str) -> Option<&str> {
+        self.str(key)
+    }
+    fn has_class(&self, class: &str) -> bool {
+        self.str("class") == Some(class)
+            || self
                 .data
                 .get("classes")
                 .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(c)));
-            if !one && !many {
+                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(class)))
+    }
+    fn time(&self) -> &str {
+        &self.time
+    }
+}
+
+impl Filter {
+    /// Whether `r` passes.
+    pub fn matches(&self, r: &Record) -> bool {
+        self.matches_fields(r)
+    }
+
+    pub(crate) fn matches_fields(&self, r: &impl Fields) -> bool {
+        if self.kind.is_some_and(|k| r.kind() != k) {
+            return false;
+        }
+        if self.container.is_some() && r.container() != self.container.as_deref() {
+            return false;
+        }
+        for (want, key) in [
+            (&self.action, "action"),
+            (&self.layer, "layer"),
+            (&self.policy, "policy"),
+            (&self.verdict, "verdict"),
+        ] {
+            if let Some(w) = want
+                && r.data_str(key) != Some(w.as_str())
+            {
                 return false;
             }
         }
+        if let Some(c) = &self.class
+            && !r.has_class(c)
+        {
+            return false;
+        }
         if self.since.is_some() || self.until.is_some() {
-            let Ok(t) = parse_time(&r.time) else {
+            let Ok(t) = parse_time(r.time()) else {
                 return false;
             };
             if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {

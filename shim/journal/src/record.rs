@@ -58,9 +58,9 @@ pub fn encode(
 ) -> [u8; 32] {
     let start = out.len();
     out.extend_from_slice(b"{\"v\":");
-    out.extend_from_slice(SCHEMA_VERSION.to_string().as_bytes());
+    write_u64(out, u64::from(SCHEMA_VERSION));
     out.extend_from_slice(b",\"seq\":");
-    out.extend_from_slice(seq.to_string().as_bytes());
+    write_u64(out, seq);
     out.extend_from_slice(b",\"time\":");
     write_str(out, time);
     out.extend_from_slice(b",\"host\":");
@@ -138,7 +138,37 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing a str to a Vec cannot fail");
 }
 
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 fn write_object(out: &mut Vec<u8>, m: &Map<String, Value>) {
+    // serde_json's Map is a BTreeMap (sorted) unless some crate in the build enables its
+    // `preserve_order` feature; sort only when needed.
+    let sorted = m.keys().zip(m.keys().skip(1)).all(|(a, b)| a < b);
+    if sorted {
+        out.push(b'{');
+        for (i, (k, v)) in m.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, k);
+            out.push(b':');
+            write_value(out, v);
+        }
+        out.push(b'}');
+        return;
+    }
     let mut keys: Vec<&String> = m.keys().collect();
     keys.sort_unstable();
     out.push(b'{');

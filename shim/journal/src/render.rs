@@ -71,7 +71,11 @@ pub fn markdown(r: &Report) -> String {
             join_counts(&c.decisions)
         );
     }
-    let _ = writeln!(o, "\n## Blocked and audited activity over time\n");
+    let _ = writeln!(
+        o,
+        "\n## Blocked and audited activity over time (per {} min, UTC)\n",
+        r.bucket_minutes
+    );
     let _ = writeln!(o, "| from | blocked | audited |\n|---|---|---|");
     for b in &r.timeline {
         let _ = writeln!(o, "| {} | {} | {} |", b.start, b.deny, b.audit);
@@ -241,10 +245,16 @@ fn timeline_svg(r: &Report) -> String {
             h(&b.start),
             b.audit
         );
-        if i == 0 || i + 1 == r.timeline.len() || i % 8 == 0 {
+        let last = i + 1 == r.timeline.len();
+        if i == 0 || last || (i % 8 == 0 && i + 4 < r.timeline.len()) {
+            let (lx, anchor) = if last && i > 0 {
+                (x + bw - 2.0, "end")
+            } else {
+                (x, "start")
+            };
             let _ = writeln!(
                 o,
-                "<text class=\"lbl\" x=\"{x:.1}\" y=\"{}\">{}</text>",
+                "<text class=\"lbl\" x=\"{lx:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
                 ht - bottom + 14.0,
                 h(&b.start[..16.min(b.start.len())])
             );
@@ -274,6 +284,15 @@ fn timeline_svg(r: &Report) -> String {
         left + 94.0,
         ht - 5.0
     );
+    if r.bucket_minutes > 0 {
+        let _ = writeln!(
+            o,
+            "<text class=\"lbl\" x=\"{}\" y=\"{}\">per {} min, UTC</text>",
+            left + 160.0,
+            ht - 5.0,
+            r.bucket_minutes
+        );
+    }
     o.push_str("</svg>\n");
     o
 }

@@ -4,13 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::io::BufRead;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::JournalError;
 use crate::entry::Kind;
-use crate::query::{Filter, for_each_record};
+use crate::query::{Fields, Filter};
 use crate::record::Record;
+use crate::segment::list_segments;
 use crate::time::{format_micros, now_micros, parse_time};
 
 const MAX_OBJECTS: usize = 1000;
@@ -74,7 +78,9 @@ pub struct Report {
     pub users: BTreeMap<String, UserActivity>,
     pub containers: BTreeMap<String, ContainerInfo>,
     pub timeline: Vec<Bucket>,
-    /// Gap records: `seq: reason`.
+    /// Width of a timeline bucket.
+    pub bucket_minutes: i64,
+    /// Gap records: `seq N: reason`.
     pub gaps: Vec<String>,
     pub seals: u64,
     #[serde(skip)]
@@ -87,121 +93,291 @@ pub fn build(dir: &Path, filter: &Filter) -> Result<Report, JournalError> {
         generated: format_micros(now_micros()),
         ..Report::default()
     };
-    for_each_record(dir, |r, _| {
-        if filter.matches(r) {
-            rep.add(r);
+    for_each_line(dir, |body| {
+        // The borrowed view covers records whose well-known fields have the documented types;
+        // anything else goes through the general parser (numbers shown as text, ...).
+        if let Ok(v) = serde_json::from_slice::<View<'_>>(body) {
+            if filter.matches_fields(&v) {
+                rep.add_view(&v);
+            }
+        } else if let Ok(r) = crate::record::parse(body)
+            && filter.matches(&r)
+        {
+            rep.add(&r);
         }
-        true
     })?;
     rep.finish();
     Ok(rep)
 }
 
-fn s(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
+/// The parts of a record the report reads, borrowed from the line where possible.
+#[derive(Debug, Deserialize)]
+pub(crate) struct View<'a> {
+    pub seq: u64,
+    #[serde(borrow)]
+    pub time: Cow<'a, str>,
+    #[serde(borrow)]
+    pub host: Cow<'a, str>,
+    pub kind: Kind,
+    #[serde(borrow)]
+    pub container: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub data: DataView<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DataView<'a> {
+    #[serde(borrow)]
+    pub action: Option<Cow<'a, str>>,
+    pub uid: Option<u64>,
+    pub auid: Option<u64>,
+    #[serde(borrow)]
+    pub cmdline: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub policy: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub policy_digest: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub mode: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub state: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub layer: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub verdict: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub class: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub object: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub reason: Option<Cow<'a, str>>,
+    pub capabilities: Option<Value>,
+    pub namespaces: Option<Value>,
+    pub seccomp: Option<Value>,
+    pub landlock: Option<Value>,
+    pub classes: Option<Vec<Cow<'a, str>>>,
+}
+
+impl Fields for View<'_> {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn container(&self) -> Option<&str> {
+        self.container.as_deref()
+    }
+    fn data_str(&self, key: &str) -> Option<&str> {
+        let d = &self.data;
+        match key {
+            "action" => d.action.as_deref(),
+            "policy" => d.policy.as_deref(),
+            "layer" => d.layer.as_deref(),
+            "verdict" => d.verdict.as_deref(),
+            "class" => d.class.as_deref(),
+            _ => None,
+        }
+    }
+    fn has_class(&self, class: &str) -> bool {
+        self.data.class.as_deref() == Some(class)
+            || self
+                .data
+                .classes
+                .as_ref()
+                .is_some_and(|c| c.iter().any(|x| x == class))
+    }
+    fn time(&self) -> &str {
+        &self.time
+    }
+}
+
+/// Calls `each` with every line (without its newline), in order.
+fn for_each_line(dir: &Path, mut each: impl FnMut(&[u8])) -> Result<(), JournalError> {
+    for (_, path) in list_segments(dir)? {
+        let f = std::fs::File::open(&path).map_err(JournalError::io("open segment", &path))?;
+        let mut rd = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut line = Vec::with_capacity(1024);
+        loop {
+            line.clear();
+            let n = rd
+                .read_until(b'\n', &mut line)
+                .map_err(JournalError::io("read segment", &path))?;
+            if n == 0 {
+                break;
+            }
+            each(line.strip_suffix(b"\n").unwrap_or(&line));
+        }
+    }
+    Ok(())
+}
+
+fn set(slot: &mut Option<String>, v: &str) {
+    match slot {
+        Some(s) => {
+            s.clear();
+            s.push_str(v);
+        }
+        None => *slot = Some(v.to_string()),
+    }
+}
+
+fn bump(m: &mut BTreeMap<String, u64>, k: &str) {
+    match m.get_mut(k) {
+        Some(n) => *n += 1,
+        None => {
+            m.insert(k.to_string(), 1);
+        }
     }
 }
 
 impl Report {
     /// Adds one record.
     pub fn add(&mut self, r: &Record) {
+        let d = |k: &str| r.data.get(k);
+        let cow = |k: &str| -> Option<Cow<'_, str>> {
+            match d(k)? {
+                Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                Value::Null => None,
+                other => Some(Cow::Owned(other.to_string())),
+            }
+        };
+        let view = View {
+            seq: r.seq,
+            time: Cow::Borrowed(&r.time),
+            host: Cow::Borrowed(&r.host),
+            kind: r.kind,
+            container: r.container.as_deref().map(Cow::Borrowed),
+            data: DataView {
+                action: cow("action"),
+                uid: r.u64("uid"),
+                auid: r.u64("auid"),
+                cmdline: cow("cmdline"),
+                policy: cow("policy"),
+                policy_digest: cow("policy_digest"),
+                mode: cow("mode"),
+                state: cow("state"),
+                layer: cow("layer"),
+                verdict: cow("verdict"),
+                class: cow("class"),
+                object: cow("object"),
+                reason: cow("reason"),
+                capabilities: d("capabilities").cloned(),
+                namespaces: d("namespaces").cloned(),
+                seccomp: d("seccomp").cloned(),
+                landlock: d("landlock").cloned(),
+                classes: d("classes").and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(Cow::Borrowed)
+                        .collect()
+                }),
+            },
+        };
+        self.add_view(&view);
+    }
+
+    pub(crate) fn add_view(&mut self, r: &View<'_>) {
         self.records += 1;
         if self.first_time.is_none() {
-            self.first_time = Some(r.time.clone());
+            self.first_time = Some(r.time.to_string());
         }
-        self.last_time = Some(r.time.clone());
-        if !self.hosts.contains(&r.host) {
-            self.hosts.insert(r.host.clone());
+        set(&mut self.last_time, &r.time);
+        if !self.hosts.contains(r.host.as_ref()) {
+            self.hosts.insert(r.host.to_string());
         }
-        *self.by_kind.entry(r.kind.as_str().to_string()).or_default() += 1;
-        let c = r.container.as_ref().map(|id| {
-            let info = self.containers.entry(id.clone()).or_default();
-            if info.first_seen.is_none() {
-                info.first_seen = Some(r.time.clone());
+        bump(&mut self.by_kind, r.kind.as_str());
+        let d = &r.data;
+        let c = match r.container.as_deref() {
+            Some(id) => {
+                if !self.containers.contains_key(id) {
+                    self.containers
+                        .insert(id.to_string(), ContainerInfo::default());
+                }
+                let info = self.containers.get_mut(id).expect("inserted above");
+                if info.first_seen.is_none() {
+                    info.first_seen = Some(r.time.to_string());
+                }
+                set(&mut info.last_seen, &r.time);
+                Some(info)
             }
-            info.last_seen = Some(r.time.clone());
-            info
-        });
+            None => None,
+        };
         match r.kind {
             Kind::Management => {
-                let uid = r.u64("uid");
-                let auid = r.u64("auid");
+                let (uid, auid) = (d.uid, d.auid);
                 let key = match (uid, auid) {
                     (Some(u), Some(a)) if a != u => format!("uid {u} (login uid {a})"),
                     (Some(u), _) => format!("uid {u}"),
                     (None, _) => "uid unknown".into(),
                 };
-                let action = r.str("action").unwrap_or("?").to_string();
+                let action = d.action.as_deref().unwrap_or("?");
                 let u = self.users.entry(key).or_default();
                 u.uid = uid;
                 u.auid = auid;
-                *u.actions.entry(action.clone()).or_default() += 1;
-                if let Some(id) = &r.container {
-                    u.containers.insert(id.clone());
+                bump(&mut u.actions, action);
+                if let Some(id) = r.container.as_deref()
+                    && !u.containers.contains(id)
+                {
+                    u.containers.insert(id.to_string());
                 }
-                if let Some(cmd) = r.str("cmdline")
+                if let Some(cmd) = d.cmdline.as_deref()
                     && u.commands.len() < 20
+                    && !u.commands.contains(cmd)
                 {
                     u.commands.insert(cmd.to_string());
                 }
                 if u.first.is_none() {
-                    u.first = Some(r.time.clone());
+                    u.first = Some(r.time.to_string());
                 }
-                u.last = Some(r.time.clone());
+                set(&mut u.last, &r.time);
                 if let Some(info) = c {
-                    *info.actions.entry(action).or_default() += 1;
-                    info.policy = r.str("policy").map(String::from).or(info.policy.take());
-                    info.policy_digest = r
-                        .str("policy_digest")
-                        .map(String::from)
-                        .or(info.policy_digest.take());
+                    bump(&mut info.actions, action);
+                    if let Some(p) = d.policy.as_deref() {
+                        set(&mut info.policy, p);
+                    }
+                    if let Some(p) = d.policy_digest.as_deref() {
+                        set(&mut info.policy_digest, p);
+                    }
                 }
             }
             Kind::Lifecycle => {
                 if let Some(info) = c {
-                    let d = &r.data;
-                    macro_rules! keep {
-                        ($f:ident, $k:literal) => {
-                            if let Some(v) = s(d.get($k)) {
-                                info.$f = Some(v);
-                            }
-                        };
-                    }
-                    keep!(policy, "policy");
-                    keep!(policy_digest, "policy_digest");
-                    keep!(mode, "mode");
-                    keep!(state, "state");
-                    for (k, slot) in [
-                        ("capabilities", &mut info.capabilities),
-                        ("namespaces", &mut info.namespaces),
-                        ("seccomp", &mut info.seccomp),
-                        ("landlock", &mut info.landlock),
+                    for (src, slot) in [
+                        (&d.policy, &mut info.policy),
+                        (&d.policy_digest, &mut info.policy_digest),
+                        (&d.mode, &mut info.mode),
+                        (&d.state, &mut info.state),
                     ] {
-                        if let Some(v) = d.get(k) {
+                        if let Some(v) = src.as_deref() {
+                            set(slot, v);
+                        }
+                    }
+                    for (src, slot) in [
+                        (&d.capabilities, &mut info.capabilities),
+                        (&d.namespaces, &mut info.namespaces),
+                        (&d.seccomp, &mut info.seccomp),
+                        (&d.landlock, &mut info.landlock),
+                    ] {
+                        if let Some(v) = src {
                             *slot = Some(v.clone());
                         }
                     }
-                    if let Some(a) = d.get("classes").and_then(Value::as_array) {
+                    if let Some(a) = &d.classes {
                         info.classes_reachable
-                            .extend(a.iter().filter_map(Value::as_str).map(String::from));
+                            .extend(a.iter().map(|c| c.to_string()));
                     }
                 }
             }
             Kind::Decision => {
-                let verdict = r.str("verdict").unwrap_or("?");
+                let verdict = d.verdict.as_deref().unwrap_or("?");
                 if let Some(info) = c {
-                    *info.decisions.entry(verdict.to_string()).or_default() += 1;
-                    if let Some(class) = r.str("class") {
-                        *info.classes_accessed.entry(class.to_string()).or_default() += 1;
+                    bump(&mut info.decisions, verdict);
+                    if let Some(class) = d.class.as_deref() {
+                        bump(&mut info.classes_accessed, class);
                     }
                     if verdict == "deny"
-                        && let Some(obj) = r.str("object")
+                        && let Some(obj) = d.object.as_deref()
                         && (info.blocked.len() < MAX_OBJECTS || info.blocked.contains_key(obj))
                     {
-                        *info.blocked.entry(obj.to_string()).or_default() += 1;
+                        bump(&mut info.blocked, obj);
                     }
                 }
                 if (verdict == "deny" || verdict == "audit")
@@ -218,15 +394,16 @@ impl Report {
             Kind::Gap => self.gaps.push(format!(
                 "seq {}: {}",
                 r.seq,
-                r.str("reason").unwrap_or("gap")
+                d.reason.as_deref().unwrap_or("gap")
             )),
             Kind::Seal => self.seals += 1,
             _ => {}
         }
     }
 
-    /// Groups the per-minute counts into at most 48 buckets of a round size.
-    fn finish(&mut self) {
+    /// Groups the per-minute counts into at most 48 buckets of a round size (call once, after
+    /// the last [`Report::add`]).
+    pub fn finish(&mut self) {
         let (Some((&first, _)), Some((&last, _))) = (
             self.minutes.first_key_value(),
             self.minutes.last_key_value(),
@@ -238,6 +415,7 @@ impl Report {
             .into_iter()
             .find(|m| span / m < 48)
             .unwrap_or(span / 47 + 1);
+        self.bucket_minutes = size;
         let start = first - first.rem_euclid(size);
         let n = ((last - start) / size + 1) as usize;
         let mut b: Vec<Bucket> = (0..n)

@@ -32,6 +32,37 @@ pub fn format_micros(us: i64) -> String {
     )
 }
 
+/// Formats timestamps, reusing the date-and-seconds part while the second does not change.
+#[derive(Debug, Default)]
+pub struct TimeCache {
+    sec: Option<i64>,
+    /// `YYYY-MM-DDTHH:MM:SS.`
+    prefix: String,
+}
+
+impl TimeCache {
+    /// Same output as [`format_micros`].
+    pub fn format(&mut self, us: i64) -> String {
+        let sec = us.div_euclid(1_000_000);
+        if self.sec != Some(sec) {
+            let full = format_micros(us);
+            self.prefix = full[..20].to_string();
+            self.sec = Some(sec);
+        }
+        let mut frac = us.rem_euclid(1_000_000) as u32;
+        let mut digits = [b'0'; 6];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        let mut out = String::with_capacity(27);
+        out.push_str(&self.prefix);
+        out.push_str(std::str::from_utf8(&digits).unwrap_or("000000"));
+        out.push('Z');
+        out
+    }
+}
+
 /// Parses an RFC 3339 time (`Z` or `+hh:mm` offset, optional fraction), a bare date
 /// (`2026-01-31`, midnight UTC) or a relative duration ago (`90s`, `15m`, `2h`, `7d`).
 pub fn parse_time(s: &str) -> Result<i64, JournalError> {
@@ -150,6 +181,22 @@ mod tests {
             format_micros(1_798_761_599_500_000),
             "2026-12-31T23:59:59.500000Z"
         );
+    }
+
+    #[test]
+    fn cache_matches_plain_formatting() {
+        let mut c = TimeCache::default();
+        for us in [
+            0i64,
+            1,
+            999_999,
+            1_000_000,
+            1_798_761_599_500_000,
+            1_798_761_599_500_001,
+            1_798_761_600_000_000,
+        ] {
+            assert_eq!(c.format(us), format_micros(us));
+        }
     }
 
     #[test]

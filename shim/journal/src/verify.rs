@@ -54,6 +54,9 @@ pub struct VerifyReport {
     pub notes: Vec<String>,
     /// The first thing wrong, if any.
     pub problem: Option<Problem>,
+    /// Sealed epochs were checked in bulk (range digest + MAC) instead of record by record.
+    #[serde(default)]
+    pub bulk: bool,
 }
 
 impl VerifyReport {
@@ -98,11 +101,77 @@ struct Full<T> {
     data: T,
 }
 
+/// Reads `v`, `seq`, `kind` and `prev` from a line in the canonical layout without a JSON
+/// parser (the hash covers the exact bytes, so the layout is the writer's).
+fn canonical(line: &[u8]) -> Option<Light<'_>> {
+    let k = crate::fastverify::kind_offset(line)? + b",\"kind\":\"".len();
+    let klen = memchr::memchr(b'"', line.get(k..)?)?;
+    let kind = std::str::from_utf8(&line[k..k + klen]).ok()?;
+    let rest = line.strip_prefix(b"{\"v\":")?;
+    let vlen = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let v = std::str::from_utf8(&rest[..vlen]).ok()?.parse().ok()?;
+    let rest = rest[vlen..].strip_prefix(b",\"seq\":")?;
+    let slen = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let seq = std::str::from_utf8(&rest[..slen]).ok()?.parse().ok()?;
+    let end = line.len().checked_sub(record::HASH_SUFFIX_LEN)?;
+    let pstart = end.checked_sub(64 + 1)?;
+    if line.get(pstart.checked_sub(9)?..pstart)? != b",\"prev\":\"" || line[end - 1] != b'"' {
+        return None;
+    }
+    let prev = std::str::from_utf8(&line[pstart..end - 1]).ok()?;
+    Some(Light { v, seq, kind, prev })
+}
+
+fn is_seal_line(line: &[u8]) -> bool {
+    crate::fastverify::kind_offset(line)
+        .is_some_and(|k| line[k..].starts_with(b",\"kind\":\"seal\""))
+}
+
+/// Stored and recomputed hash of every line of `bytes` (None for malformed lines), using
+/// two threads for large inputs.
+fn line_hashes_parallel(bytes: &[u8]) -> Vec<Option<([u8; 32], [u8; 32])>> {
+    let hash_all = |b: &[u8]| -> Vec<Option<([u8; 32], [u8; 32])>> {
+        b.split_inclusive(|c| *c == b'\n')
+            .map(|l| record::line_hashes(l.strip_suffix(b"\n").unwrap_or(l)))
+            .collect()
+    };
+    if bytes.len() < 1 << 20 {
+        return hash_all(bytes);
+    }
+    let mid = memchr::memchr(b'\n', &bytes[bytes.len() / 2..])
+        .map_or(bytes.len(), |p| bytes.len() / 2 + p + 1);
+    let (a, b) = bytes.split_at(mid);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| hash_all(b));
+        let mut out = hash_all(a);
+        match h.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(hash_all(b)),
+        }
+        out
+    })
+}
+
 /// Verifies the journal in `dir`. With `key` (the initial verification key) seals are
 /// MAC-checked; without it only the chain and the unkeyed parts of seals are.
 pub fn verify(dir: &Path, key: Option<&[u8; 32]>) -> Result<VerifyReport, JournalError> {
-    let mut v = Verifier::new(key.copied());
     let segs = list_segments(dir)?;
+    if let Some(k) = key
+        && let Some(v) = crate::fastverify::sealed_epochs(&segs, k)?
+    {
+        let state = keys::load_readonly(dir).unwrap_or(None);
+        return Ok(v.finish(state.as_ref()));
+    }
+    verify_slow(dir, key, segs)
+}
+
+/// Record-by-record verification (also used to locate a problem the fast path saw).
+pub fn verify_slow(
+    dir: &Path,
+    key: Option<&[u8; 32]>,
+    segs: Vec<(u64, std::path::PathBuf)>,
+) -> Result<VerifyReport, JournalError> {
+    let mut v = Verifier::new(key.copied());
     let n = segs.len();
     for (i, (num, path)) in segs.into_iter().enumerate() {
         let bytes = std::fs::read(&path).map_err(JournalError::io("read segment", &path))?;
@@ -127,28 +196,28 @@ pub fn verify_bytes(segments: &[(u64, Vec<u8>)], key: Option<&[u8; 32]>) -> Veri
     v.finish(None)
 }
 
-struct Verifier {
-    key: Option<[u8; 32]>,
+pub(crate) struct Verifier {
+    pub(crate) key: Option<[u8; 32]>,
     /// (epoch, key of that epoch) last derived.
-    epoch_key: Option<(u64, [u8; 32])>,
-    report: VerifyReport,
-    last_segment: Option<u64>,
-    prev_hash: Option<[u8; 32]>,
+    pub(crate) epoch_key: Option<(u64, [u8; 32])>,
+    pub(crate) report: VerifyReport,
+    pub(crate) last_segment: Option<u64>,
+    pub(crate) prev_hash: Option<[u8; 32]>,
     /// The journal starts mid-way (retention): (seq before the first, its hash) to be
     /// confirmed by a retention record.
-    anchor: Option<(u64, String, Problem)>,
+    pub(crate) anchor: Option<(u64, String, Problem)>,
     /// Running digest of the current epoch's lines; None when the epoch began before the
     /// first record we have.
-    range: Option<blake3::Hasher>,
-    epoch_first_seq: Option<u64>,
-    next_epoch: Option<u64>,
-    since_seal: u64,
-    epoch_records: Option<u64>,
-    sealed: bool,
+    pub(crate) range: Option<blake3::Hasher>,
+    pub(crate) epoch_first_seq: Option<u64>,
+    pub(crate) next_epoch: Option<u64>,
+    pub(crate) since_seal: u64,
+    pub(crate) epoch_records: Option<u64>,
+    pub(crate) sealed: bool,
 }
 
 impl Verifier {
-    fn new(key: Option<[u8; 32]>) -> Verifier {
+    pub(crate) fn new(key: Option<[u8; 32]>) -> Verifier {
         Verifier {
             key,
             epoch_key: None,
@@ -166,9 +235,26 @@ impl Verifier {
     }
 
     fn segment(&mut self, num: u64, bytes: &[u8], newest: bool) {
+        self.segment_from(num, bytes, 0, 0, newest);
+    }
+
+    /// Checks the lines of segment `num` from byte `start` (line `line0` + 1) on. With
+    /// `start > 0` the segment was already counted (the fast path verified its beginning).
+    pub(crate) fn segment_from(
+        &mut self,
+        num: u64,
+        bytes: &[u8],
+        start: usize,
+        line0: u64,
+        newest: bool,
+    ) {
         let name = segment_name(num);
-        self.report.segments += 1;
-        if let Some(prev) = self.last_segment
+        if start == 0 {
+            self.report.segments += 1;
+        }
+        if start > 0 {
+            // continuing a segment already counted
+        } else if let Some(prev) = self.last_segment
             && num != prev + 1
         {
             self.fail(
@@ -184,15 +270,28 @@ impl Verifier {
             return;
         }
         self.last_segment = Some(num);
-        let mut pos = 0usize;
-        let mut line_no = 0u64;
+        let hashes = line_hashes_parallel(&bytes[start..]);
+        let mut pos = start;
+        let mut line_no = line0;
+        // Bytes from here up to `pos` still go into the epoch's range digest.
+        let mut range_from = start;
+        let mut idx = 0;
         while pos < bytes.len() {
             line_no += 1;
-            let (line, next, complete) = match bytes[pos..].iter().position(|b| *b == b'\n') {
+            let (line, next, complete) = match memchr::memchr(b'\n', &bytes[pos..]) {
                 Some(i) => (&bytes[pos..pos + i], pos + i + 1, true),
                 None => (&bytes[pos..], bytes.len(), false),
             };
-            let is_seal = match self.line(line, &name, line_no) {
+            let pre = hashes.get(idx).copied().flatten();
+            idx += 1;
+            let seal_line = is_seal_line(line);
+            if seal_line {
+                if let Some(h) = self.range.as_mut() {
+                    h.update(&bytes[range_from..pos]);
+                }
+                range_from = next;
+            }
+            let is_seal = match self.line(line, pre, &name, line_no) {
                 Ok(s) => s,
                 Err(what) => {
                     let rest_unparseable = bytes[next..]
@@ -224,6 +323,15 @@ impl Verifier {
             if self.report.problem.is_some() {
                 return;
             }
+            if !complete && !newest {
+                self.fail(
+                    &name,
+                    line_no,
+                    self.report.last_seq,
+                    "last record lacks its newline in a segment that is not the newest: segment truncated".into(),
+                );
+                return;
+            }
             if !complete {
                 // A complete, valid record without its newline: the write was cut just short.
                 self.report.torn_tail = Some(Problem {
@@ -233,20 +341,39 @@ impl Verifier {
                     what: "last record lacks its newline (crash during write)".into(),
                 });
             }
-            if !is_seal && let Some(h) = self.range.as_mut() {
-                h.update(&bytes[pos..next]);
+            if is_seal != seal_line {
+                self.fail(
+                    &name,
+                    line_no,
+                    self.report.last_seq,
+                    "malformed seal record".into(),
+                );
+                return;
             }
             pos = next;
+        }
+        if let Some(h) = self.range.as_mut() {
+            h.update(&bytes[range_from..]);
         }
     }
 
     /// Checks one line; on failure returns what is wrong (the caller adds the location).
     /// Returns whether the line is a seal.
-    fn line(&mut self, line: &[u8], seg: &str, line_no: u64) -> Result<bool, String> {
-        let (stored, computed) =
-            record::line_hashes(line).ok_or("malformed record: no trailing hash field")?;
-        let light: Light<'_> =
-            serde_json::from_slice(line).map_err(|e| format!("malformed record: {e}"))?;
+    fn line(
+        &mut self,
+        line: &[u8],
+        pre: Option<([u8; 32], [u8; 32])>,
+        seg: &str,
+        line_no: u64,
+    ) -> Result<bool, String> {
+        let (stored, computed) = match pre {
+            Some(h) => h,
+            None => record::line_hashes(line).ok_or("malformed record: no trailing hash field")?,
+        };
+        let light: Light<'_> = match canonical(line) {
+            Some(l) => l,
+            None => serde_json::from_slice(line).map_err(|e| format!("malformed record: {e}"))?,
+        };
         if light.v != record::SCHEMA_VERSION {
             return Err(format!("unsupported schema version {}", light.v));
         }
@@ -457,7 +584,7 @@ impl Verifier {
         }
     }
 
-    fn finish(mut self, state: Option<&KeyState>) -> VerifyReport {
+    pub(crate) fn finish(mut self, state: Option<&KeyState>) -> VerifyReport {
         if self.report.problem.is_some() {
             return self.report;
         }

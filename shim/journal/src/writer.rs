@@ -16,7 +16,7 @@ use crate::keys::{self, KeyState, SealInput};
 use crate::options::{JournalOptions, SyncPolicy};
 use crate::record::{self, ZERO_HASH, hex32, parse_hex32};
 use crate::segment::{self, INITIAL_KEY_FILE, LOCK_FILE, list_segments, segment_name};
-use crate::time::{format_micros, now_micros};
+use crate::time::{TimeCache, now_micros};
 use crate::{JournalError, retention};
 
 /// An open journal. Cheap to share: `append` takes `&self`.
@@ -48,8 +48,10 @@ pub(crate) struct Writer {
     next_seq: u64,
     prev: [u8; 32],
     keys: Option<KeyState>,
-    /// BLAKE3 of this epoch's lines so far, while this process wrote all of them.
+    /// BLAKE3 of this epoch's lines so far, while this process wrote all of them; it has
+    /// consumed `buf[..range_from]`.
     range: Option<blake3::Hasher>,
+    range_from: usize,
     buf: Vec<u8>,
     pending: usize,
     pending_since: Option<Instant>,
@@ -57,6 +59,7 @@ pub(crate) struct Writer {
     last_seen: Option<(u64, u64)>,
     /// Records buffered but lost to a failed write, journaled as a gap next time.
     lost: u64,
+    clock: TimeCache,
 }
 
 impl Journal {
@@ -82,11 +85,13 @@ impl Journal {
             prev: ZERO_HASH,
             keys: None,
             range: None,
+            range_from: 0,
             buf: Vec::with_capacity(64 * 1024),
             pending: 0,
             pending_since: None,
             last_seen: None,
             lost: 0,
+            clock: TimeCache::default(),
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State { w, shutdown: false }),
@@ -235,13 +240,9 @@ impl Writer {
     /// Encodes a record into the buffer; returns its seq.
     fn push(&mut self, entry: &Entry) -> u64 {
         let seq = self.next_seq;
-        let start = self.buf.len();
-        let time = format_micros(now_micros());
+        let time = self.clock.format(now_micros());
         self.prev = record::encode(seq, &time, &self.host, entry, &self.prev, &mut self.buf);
         self.buf.push(b'\n');
-        if let Some(h) = self.range.as_mut() {
-            h.update(&self.buf[start..]);
-        }
         self.next_seq += 1;
         self.pending += 1;
         if self.pending_since.is_none() {
@@ -263,14 +264,37 @@ impl Writer {
         by_count || by_time
     }
 
+    /// Waits for the lock at most `opts.lock_timeout` (a stopped or hung writer must not hang
+    /// every `vigil` invocation).
+    fn take_lock(&self) -> Result<(), JournalError> {
+        let path = self.dir.join(LOCK_FILE);
+        let deadline = Instant::now() + self.opts.lock_timeout;
+        let mut pause = std::time::Duration::from_micros(100);
+        loop {
+            match self.lock.try_lock() {
+                Ok(()) => return Ok(()),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(JournalError::io("lock", path)(e));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(JournalError::LockTimeout {
+                    path,
+                    waited: self.opts.lock_timeout,
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Takes the lock and makes sure our view of the chain head matches the disk.
     pub(crate) fn acquire(&mut self) -> Result<(), JournalError> {
         if self.held {
             return Ok(());
         }
-        self.lock
-            .lock()
-            .map_err(JournalError::io("lock", self.dir.join(LOCK_FILE)))?;
+        self.take_lock()?;
         self.held = true;
         let segs = list_segments(&self.dir)?;
         let newest = segs
@@ -285,6 +309,7 @@ impl Writer {
     fn recover(&mut self, segs: &[(u64, PathBuf)]) -> Result<(), JournalError> {
         self.range = None;
         self.buf.clear();
+        self.range_from = 0;
         self.pending = 0;
         self.pending_since = None;
         let mut gap: Option<Entry> = None;
@@ -402,6 +427,7 @@ impl Writer {
         }
         let key_path = self.dir.join(segment::KEY_FILE);
         let key = k.key_bytes(&key_path)?;
+        self.hash_pending_range();
         let range = match self.range.take() {
             Some(h) => hex32(h.finalize().as_bytes()),
             None => {
@@ -427,9 +453,18 @@ impl Writer {
             .with("range", &range)
             .with("mac", hex32(&mac));
         self.push(&e);
+        self.range_from = self.buf.len();
         self.flush(true)?;
         let len = self.disk_len;
         self.ratchet_key(len)
+    }
+
+    /// Feeds the buffered lines not yet hashed into the epoch's range digest.
+    fn hash_pending_range(&mut self) {
+        if let Some(h) = self.range.as_mut() {
+            h.update(self.buf.get(self.range_from..).unwrap_or_default());
+        }
+        self.range_from = self.buf.len();
     }
 
     fn ratchet_key(&mut self, offset: u64) -> Result<(), JournalError> {
@@ -490,6 +525,7 @@ impl Writer {
         if self.buf.is_empty() {
             return Ok(());
         }
+        self.hash_pending_range();
         let path = self.dir.join(segment_name(self.seg_no));
         let f = self.seg.as_mut().ok_or_else(|| JournalError::Io {
             op: "write",
@@ -504,6 +540,7 @@ impl Writer {
         }
         self.disk_len += self.buf.len() as u64;
         self.buf.clear();
+        self.range_from = 0;
         self.pending = 0;
         self.pending_since = None;
         Ok(())
@@ -524,6 +561,7 @@ impl Writer {
     fn fail(&mut self) {
         self.lost += self.pending as u64;
         self.buf.clear();
+        self.range_from = 0;
         self.pending = 0;
         self.pending_since = None;
         self.last_seen = None;
@@ -594,4 +632,13 @@ pub fn init(dir: &Path, opts: JournalOptions) -> Result<Option<String>, JournalE
     std::fs::remove_file(&path).map_err(JournalError::io("remove initial key", &path))?;
     segment::sync_dir(dir)?;
     Ok(Some(key))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journal_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::Journal>();
+    }
 }

@@ -69,6 +69,10 @@ fn eight_processes_keep_one_chain() {
     let r = verify(&dir, Some(&key)).unwrap();
     assert!(r.ok() && r.torn_tail.is_none(), "{r:?}");
     assert!(r.seals_verified >= 40, "{r:?}");
+    assert!(
+        r.bulk,
+        "every seal written under contention checks out in bulk too"
+    );
     assert!(segs(&dir).len() > 3, "rotation happened under contention");
     let mut seen = BTreeSet::new();
     let mut writers_interleaved = 0;

@@ -102,6 +102,10 @@ fn torn_partial_record_is_cut_and_journaled_as_gap() {
 
     let r = verify(&dir, Some(&key)).unwrap();
     assert!(r.ok(), "a torn tail is a crash, not tampering: {r:?}");
+    assert!(
+        r.bulk,
+        "the bulk path hands the torn tail to the record-by-record check"
+    );
     let torn = r.torn_tail.expect("torn tail reported");
     assert_eq!(torn.line, lines.len() as u64 + 1);
 

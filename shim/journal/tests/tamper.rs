@@ -21,6 +21,32 @@ fn untouched_journal_verifies_with_and_without_key() {
     assert_eq!(r.first_seq, Some(1));
     assert!(r.records > 40);
     assert!(r.seals_verified >= 7, "{r:?}");
+    assert!(r.bulk, "sealed epochs verified in bulk");
+    // The bulk (sealed-epoch) path and the record-by-record path agree.
+    let slow = vigil_journal::verify_slow(
+        &dir,
+        Some(&key),
+        vigil_journal::segment::list_segments(&dir).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            r.segments,
+            r.records,
+            r.first_seq,
+            r.last_seq,
+            r.seals_verified,
+            r.last_seal_seq
+        ),
+        (
+            slow.segments,
+            slow.records,
+            slow.first_seq,
+            slow.last_seq,
+            slow.seals_verified,
+            slow.last_seal_seq
+        )
+    );
     let r = verify(&dir, None).unwrap();
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.seals_verified, 0);
@@ -42,6 +68,7 @@ fn edited_field_is_named() {
     lines[victim] = lines[victim].replace("\"container\":\"c", "\"container\":\"x");
     write_lines(seg, &lines);
     let p = problem(&dir, Some(&key));
+    assert!(!verify(&dir, Some(&key)).unwrap().bulk);
     assert_eq!(p.segment, "00000002.jsonl");
     assert_eq!(p.line, victim as u64 + 1);
     assert_eq!(p.seq, Some(seq));

@@ -130,3 +130,55 @@ fn rotation_and_retention_keep_a_verifiable_chain() {
             .any(|l| l.contains("\"kind\":\"retention\""))
     );
 }
+
+#[test]
+fn time_based_epochs_seal_at_the_next_append() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let opts = JournalOptions {
+        epoch_records: None,
+        epoch_duration: Some(std::time::Duration::from_secs(1)),
+        ..JournalOptions::default()
+    };
+    let key = vigil_journal::init(&dir, opts.clone()).unwrap().unwrap();
+    let j = Journal::open(&dir, opts).unwrap();
+    j.append(Entry::new(Kind::Note)).unwrap();
+    assert!(!lines(&dir).iter().any(|l| l.contains("\"kind\":\"seal\"")));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    j.append(Entry::new(Kind::Note)).unwrap();
+    drop(j);
+    let ls = lines(&dir);
+    let seal = ls
+        .iter()
+        .position(|l| l.contains("\"kind\":\"seal\""))
+        .expect("sealed after 1 s");
+    assert_eq!(
+        seal,
+        ls.len() - 2,
+        "the seal precedes the record that ended the epoch"
+    );
+    let r = vigil_journal::verify(&dir, Some(&vigil_journal::parse_key(&key).unwrap())).unwrap();
+    assert!(r.ok() && r.seals_verified == 1, "{r:?}");
+}
+
+#[test]
+fn a_held_lock_times_out_instead_of_hanging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    drop(Journal::open(&dir, JournalOptions::default()).unwrap());
+    let other = std::fs::File::open(dir.join("journal.lock")).unwrap();
+    other.lock().unwrap();
+    let opts = JournalOptions {
+        lock_timeout: std::time::Duration::from_millis(200),
+        ..JournalOptions::default()
+    };
+    let t = std::time::Instant::now();
+    let err = Journal::open(&dir, opts).err().expect("lock is held");
+    assert!(
+        matches!(err, vigil_journal::JournalError::LockTimeout { .. }),
+        "{err}"
+    );
+    assert!(t.elapsed() >= std::time::Duration::from_millis(200));
+    other.unlock().unwrap();
+    assert!(Journal::open(&dir, JournalOptions::default()).is_ok());
+}
