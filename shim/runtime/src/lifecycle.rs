@@ -169,6 +169,9 @@ impl Runtime {
         if crate::selfexe::visible_to_container(&spec) {
             crate::selfexe::ensure_protected()?;
         }
+        if !self.systemd_cgroup {
+            default_cgroups_path(&mut spec, id);
+        }
         let compiled = policy::prepare(&self.config, id, &mut spec)?;
         crate::layers::check(id, &compiled)?;
         let plan = crate::launch::LaunchPlan::from_policy(id, &compiled)?;
@@ -264,6 +267,18 @@ impl Runtime {
             )?;
         }
         Ok(())
+    }
+}
+
+/// runc's cgroupfs default for a spec without `cgroupsPath`: a cgroup named after the
+/// container at the root of each hierarchy. (libcontainer's default, `:youki:ID`, is a systemd
+/// slice path that cgroupfs takes literally, and its removal is slow.)
+fn default_cgroups_path(spec: &mut Spec, id: &str) {
+    if let Some(mut linux) = spec.linux().clone()
+        && linux.cgroups_path().is_none()
+    {
+        linux.set_cgroups_path(Some(PathBuf::from(format!("/{id}"))));
+        spec.set_linux(Some(linux));
     }
 }
 
