@@ -489,20 +489,28 @@ impl Writer {
         Ok(())
     }
 
-    /// BLAKE3 of the epoch's lines as they are on disk (another writer wrote some of them).
+    /// BLAKE3 of the epoch's lines as they are on disk (another writer wrote some of them),
+    /// read in chunks from where the epoch began.
     fn range_from_disk(&self, k: &KeyState) -> Result<String, JournalError> {
+        use std::io::{Read, Seek, SeekFrom};
         let mut h = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
         for (n, p) in list_segments(&self.dir)? {
             if n < k.start_segment || n > self.seg_no {
                 continue;
             }
-            let bytes = std::fs::read(&p).map_err(JournalError::io("read segment", &p))?;
-            let from = if n == k.start_segment {
-                k.start_offset as usize
-            } else {
-                0
-            };
-            h.update(bytes.get(from..).unwrap_or_default());
+            let mut f = File::open(&p).map_err(JournalError::io("open segment", &p))?;
+            if n == k.start_segment {
+                f.seek(SeekFrom::Start(k.start_offset))
+                    .map_err(JournalError::io("seek segment", &p))?;
+            }
+            loop {
+                let got = f.read(&mut buf).map_err(JournalError::io("read segment", &p))?;
+                if got == 0 {
+                    break;
+                }
+                h.update(&buf[..got]);
+            }
         }
         Ok(hex32(h.finalize().as_bytes()))
     }
