@@ -164,3 +164,41 @@ fn cli_writer_is_not_starved_by_a_busy_batching_writer() {
     assert!(r.ok(), "{r:?}");
     eprintln!("busy writer appended {n}; slowest CLI append {slowest:?}");
 }
+
+#[test]
+fn verify_while_writing_never_reports_tampering() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let opts = JournalOptions {
+        epoch_records: Some(5),
+        ..opts()
+    };
+    let key = vigil_journal::parse_key(&vigil_journal::init(&dir, opts.clone()).unwrap().unwrap())
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (dir, stop, opts) = (dir.clone(), Arc::clone(&stop), opts.clone());
+        std::thread::spawn(move || {
+            let j = Journal::open(&dir, opts).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                j.append(Entry::new(Kind::Note).with("n", n)).unwrap();
+                n += 1;
+            }
+        })
+    };
+    let mut checks = 0;
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        for k in [Some(&key), None] {
+            let r = verify(&dir, k).unwrap();
+            assert!(r.ok(), "verify during writes: {r:?}");
+            checks += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(checks > 4);
+}
