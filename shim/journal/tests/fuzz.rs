@@ -70,8 +70,10 @@ proptest! {
     }
 }
 
-fn keyed_journal() -> (Vec<(u64, Vec<u8>)>, [u8; 32]) {
-    static J: std::sync::OnceLock<(Vec<(u64, Vec<u8>)>, [u8; 32])> = std::sync::OnceLock::new();
+type Segments = Vec<(u64, Vec<u8>)>;
+
+fn keyed_journal() -> (Segments, [u8; 32]) {
+    static J: std::sync::OnceLock<(Segments, [u8; 32])> = std::sync::OnceLock::new();
     J.get_or_init(|| {
         let (_t, dir, key) = common::build(40);
         let segs = vigil_journal::segment::list_segments(&dir)
