@@ -335,3 +335,21 @@ fn export_formats_and_sockets() {
     let n = ug.recv(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).contains("\"kind\":\"init\""));
 }
+
+#[test]
+fn parallel_report_equals_sequential() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    populate(&dir);
+    let f = vigil_journal::Filter::default();
+    let mut fast = vigil_journal::report::build(&dir, &f).unwrap();
+    let mut slow = vigil_journal::report::Report::default();
+    for r in vigil_journal::query(&dir, &f, None).unwrap() {
+        slow.add(&r);
+    }
+    slow.finish();
+    fast.generated.clear();
+    slow.generated.clear();
+    assert_eq!(fast.to_json(), slow.to_json());
+    assert!(fast.records > 40);
+}
