@@ -144,7 +144,7 @@ fn sealed_epochs_chunked(
     Ok(Some(v))
 }
 
-const CHUNK: usize = 8 << 20;
+const CHUNK: usize = 1 << 20;
 
 struct Chunk {
     seg: usize,
