@@ -3,7 +3,7 @@
 //! A valid seal MAC authenticates the epoch's range digest, and a matching range digest
 //! proves that the epoch's bytes are exactly those the sealing writer hashed, so the records
 //! inside a sealed epoch need no record-by-record check: each epoch is hashed in bulk (SIMD)
-//! while another thread reads ahead, and only seals and the unsealed tail are parsed. Anything unexpected returns
+//! while two threads read ahead, and only seals and the unsealed tail are parsed. Anything unexpected returns
 //! `None` and [`crate::verify`] falls back to the record-by-record path, which names the
 //! first bad record.
 
