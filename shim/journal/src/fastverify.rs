@@ -132,7 +132,14 @@ fn sealed_epochs_chunked(
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes)
             .map_err(JournalError::io("read segment", path))?;
-        let line0 = if i == si { seal_seq + 1 - seg_first } else { 0 };
+        let line0 = if i == si {
+            match (seal_seq + 1).checked_sub(seg_first) {
+                Some(l) => l,
+                None => return Ok(None),
+            }
+        } else {
+            0
+        };
         if i == si {
             v.last_segment = si.checked_sub(1).map(|p| segs[p].0);
             if si == 0 {

@@ -607,11 +607,12 @@ impl Verifier {
                 .unwrap_or_else(|| "(none)".into());
             let last = self.report.last_seq.unwrap_or(0);
             if st.epoch > 0
-                && (self.report.last_seal_seq != Some(st.start_seq - 1) && last < st.start_seq)
+                && (self.report.last_seal_seq != Some(st.start_seq.saturating_sub(1))
+                    && last < st.start_seq)
             {
                 self.fail(&seg, 0, self.report.last_seq, format!(
                     "journal ends at seq {last} but the key file shows epoch {} sealed at seq {}: records truncated",
-                    st.epoch - 1, st.start_seq - 1));
+                    st.epoch - 1, st.start_seq.saturating_sub(1)));
             } else if last + 1 < st.start_seq {
                 self.fail(&seg, 0, self.report.last_seq, format!(
                     "journal ends at seq {last} but the key file shows epoch {} starting at seq {}: records truncated",

@@ -267,7 +267,7 @@ impl Writer {
 
     fn epoch_due(&self) -> bool {
         let Some(k) = &self.keys else { return false };
-        let in_epoch = self.next_seq - k.start_seq;
+        let in_epoch = self.next_seq.saturating_sub(k.start_seq);
         if in_epoch == 0 {
             return false;
         }
