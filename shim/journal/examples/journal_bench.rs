@@ -173,6 +173,14 @@ fn verify(dir: &Path) {
     for p in &segs {
         let _ = std::fs::read(p);
     }
+    if std::env::var_os("BENCH_UNKEYED_ONLY").is_some() {
+        for _ in 0..5 {
+            let t = Instant::now();
+            let r = vigil_journal::verify(dir, None).unwrap();
+            eprintln!("unkeyed verify {:.3}s ok={}", secs(t.elapsed()), r.ok());
+        }
+        return;
+    }
     if std::env::var_os("BENCH_KEYED_ONLY").is_some() {
         for _ in 0..10 {
             let t = Instant::now();

@@ -49,6 +49,10 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Verify an exported JSON-lines file (`vigil audit export` without filters) instead of
+    /// the journal directory, e.g. off the host.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -189,7 +193,13 @@ pub fn run(
                 }
                 _ => None,
             };
-            let r = crate::verify(journal_dir, key.as_ref())?;
+            let r = match &a.file {
+                Some(f) => {
+                    let bytes = std::fs::read(f).map_err(JournalError::io("read export", f))?;
+                    crate::verify_bytes(&[(1, bytes)], key.as_ref())
+                }
+                None => crate::verify(journal_dir, key.as_ref())?,
+            };
             if a.json {
                 writeln!(
                     out,

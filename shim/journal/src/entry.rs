@@ -156,6 +156,20 @@ impl Entry {
             .with("verdict", verdict)
     }
 
+    /// A container state change (`created`, `running`, `stopped`, `deleted`); add the
+    /// segregation facts with [`Entry::with`]: `policy`, `policy_digest`, `mode`,
+    /// `capabilities`, `namespaces`, `seccomp`, `landlock`, `classes`.
+    pub fn lifecycle(container: &str, state: &str) -> Entry {
+        Entry::new(Kind::Lifecycle)
+            .container(container)
+            .with("state", state)
+    }
+
+    /// Records may be missing here (monitor restart, dropped kernel events, ...).
+    pub fn gap(reason: &str) -> Entry {
+        Entry::new(Kind::Gap).with("reason", reason)
+    }
+
     /// A string field of `data`.
     pub fn str(&self, key: &str) -> Option<&str> {
         self.data.get(key).and_then(Value::as_str)
@@ -272,6 +286,11 @@ mod tests {
         assert_eq!(e.str("action"), Some("kill"));
         assert_eq!(e.data["pid"], u64::from(c.pid));
         assert_eq!(e.str("policy_digest"), Some("b3:00ff"));
+        assert_eq!(
+            Entry::lifecycle("c", "created").str("state"),
+            Some("created")
+        );
+        assert_eq!(Entry::gap("monitor restarted").kind, Kind::Gap);
         let json = serde_json::to_string(&Kind::Management).unwrap();
         assert_eq!(json, "\"management\"");
         assert_eq!(Kind::parse("seal"), Some(Kind::Seal));

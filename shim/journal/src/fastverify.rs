@@ -3,7 +3,7 @@
 //! A valid seal MAC authenticates the epoch's range digest, and a matching range digest
 //! proves that the epoch's bytes are exactly those the sealing writer hashed, so the records
 //! inside a sealed epoch need no record-by-record check: each epoch is hashed in bulk (SIMD)
-//! while another thread reads ahead, and only seals and the unsealed tail are parsed. Anything unexpected returns
+//! while two threads read ahead, and only seals and the unsealed tail are parsed. Anything unexpected returns
 //! `None` and [`crate::verify`] falls back to the record-by-record path, which names the
 //! first bad record.
 
@@ -22,8 +22,8 @@ const SEAL_MARK: &[u8] = b",\"kind\":\"seal\",";
 /// Verifies every sealed epoch in bulk and the tail record by record. `None`: something is
 /// off (or there is nothing sealed); use the slow path.
 ///
-/// One thread reads the segments in chunks into reused buffers, this one finds the seals
-/// and hashes each epoch as the bytes arrive.
+/// Two threads read the segments in chunks into reused buffers, this one finds the seals and
+/// hashes each epoch as the bytes arrive.
 pub(crate) fn sealed_epochs(
     segs: &[(u64, PathBuf)],
     key: &[u8; 32],
@@ -39,24 +39,61 @@ fn sealed_epochs_chunked(
     if segs.is_empty() || segs.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
         return Ok(None);
     }
-    let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(2);
-    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
-    for _ in 0..3 {
-        let _ = free_tx.send(Vec::with_capacity(chunk));
+    // The chunks to read, in order; two reader threads take every other one.
+    let mut plan = Vec::new();
+    for (i, (_, path)) in segs.iter().enumerate() {
+        let len = std::fs::metadata(path)
+            .map_err(JournalError::io("stat segment", path))?
+            .len();
+        let mut offset = 0u64;
+        loop {
+            let want = chunk.min((len - offset) as usize);
+            let last = offset + want as u64 >= len;
+            plan.push((i, offset, want, last));
+            offset += want as u64;
+            if last {
+                break;
+            }
+        }
     }
+    let plan = &plan;
     let outcome = std::thread::scope(|s| {
-        let reader = s.spawn(move || read_chunks(segs, chunk, full_tx, free_rx));
+        let mut readers = Vec::new();
+        let mut inputs = Vec::new();
+        let mut frees = Vec::new();
+        for r in 0..2 {
+            let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(1);
+            let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+            for _ in 0..2 {
+                let _ = free_tx.send(Vec::new());
+            }
+            readers.push(s.spawn(move || read_chunks(segs, plan, r, chunk, full_tx, free_rx)));
+            inputs.push(full_rx);
+            frees.push(free_tx);
+        }
         let mut st = Stream::new(*key);
         let mut ok = true;
-        for chunk in full_rx.iter() {
-            if ok && !st.chunk(&chunk) {
+        for k in 0..plan.len() {
+            let Ok(c) = inputs[k % 2].recv() else {
+                ok = false;
+                break;
+            };
+            if ok && !st.chunk(&c) {
                 ok = false;
             }
-            let _ = free_tx.send(chunk.data);
+            let _ = frees[k % 2].send(c.data);
         }
-        let read = reader
-            .join()
-            .unwrap_or_else(|_| Err(JournalError::Usage("segment reader thread panicked".into())));
+        drop(inputs);
+        drop(frees);
+        let mut read = Ok(());
+        for h in readers {
+            let r = h.join().unwrap_or_else(|_| {
+                Err(JournalError::Usage("segment reader thread panicked".into()))
+            });
+            if read.is_ok() {
+                read = r;
+            }
+        }
         read.map(|()| ok.then_some(st))
     })?;
     let Some(st) = outcome else { return Ok(None) };
@@ -95,7 +132,14 @@ fn sealed_epochs_chunked(
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes)
             .map_err(JournalError::io("read segment", path))?;
-        let line0 = if i == si { seal_seq + 1 - seg_first } else { 0 };
+        let line0 = if i == si {
+            match (seal_seq + 1).checked_sub(seg_first) {
+                Some(l) => l,
+                None => return Ok(None),
+            }
+        } else {
+            0
+        };
         if i == si {
             v.last_segment = si.checked_sub(1).map(|p| segs[p].0);
             if si == 0 {
@@ -107,7 +151,7 @@ fn sealed_epochs_chunked(
     Ok(Some(v))
 }
 
-const CHUNK: usize = 8 << 20;
+const CHUNK: usize = 1 << 20;
 
 struct Chunk {
     seg: usize,
@@ -116,58 +160,53 @@ struct Chunk {
     /// A reused buffer; the chunk is `data[..len]`.
     data: Vec<u8>,
     len: usize,
-    /// Positions of `SEAL_MARK` in `data` (found by the reader thread).
-    marks: Vec<usize>,
     /// Last chunk of its segment.
     last: bool,
 }
 
+/// Reads the chunks `plan[k]` with `k % 2 == part` into reused buffers, in order.
 fn read_chunks(
     segs: &[(u64, PathBuf)],
+    plan: &[(usize, u64, usize, bool)],
+    part: usize,
     chunk_size: usize,
     out: mpsc::SyncSender<Chunk>,
     free: mpsc::Receiver<Vec<u8>>,
 ) -> Result<(), JournalError> {
-    for (i, (_, path)) in segs.iter().enumerate() {
-        let mut f = std::fs::File::open(path).map_err(JournalError::io("open segment", path))?;
-        let len = f
-            .metadata()
-            .map_err(JournalError::io("stat segment", path))?
-            .len();
-        let mut offset = 0u64;
-        loop {
-            let mut buf = free.recv().unwrap_or_default();
-            let want = chunk_size.min((len - offset.min(len)) as usize).max(1);
-            if buf.len() < want {
-                // Zeroed once per buffer; later chunks reuse it without clearing.
-                buf.resize(chunk_size.max(want), 0);
+    use std::os::unix::fs::FileExt;
+    let mut open: Option<(usize, std::fs::File)> = None;
+    for &(seg, offset, want, last) in plan.iter().skip(part).step_by(2) {
+        let path = &segs[seg].1;
+        if open.as_ref().is_none_or(|(i, _)| *i != seg) {
+            let f = std::fs::File::open(path).map_err(JournalError::io("open segment", path))?;
+            open = Some((seg, f));
+        }
+        let (_, f) = open.as_ref().expect("opened above");
+        let Ok(mut buf) = free.recv() else {
+            return Ok(());
+        };
+        if buf.len() < want {
+            // Zeroed once per buffer; later chunks reuse it without clearing.
+            buf.resize(chunk_size.max(want), 0);
+        }
+        let mut got = 0;
+        while got < want {
+            match f.read_at(&mut buf[got..want], offset + got as u64) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(JournalError::io("read segment", path)(e)),
             }
-            let mut got = 0;
-            while got < want {
-                match f.read(&mut buf[got..want]) {
-                    Ok(0) => break,
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(JournalError::io("read segment", path)(e)),
-                }
-            }
-            let last = got == 0 || offset + got as u64 >= len;
-            let marks = memchr::memmem::find_iter(&buf[..got], SEAL_MARK).collect();
-            let chunk = Chunk {
-                seg: i,
-                offset,
-                data: buf,
-                len: got,
-                marks,
-                last,
-            };
-            offset += got as u64;
-            if out.send(chunk).is_err() {
-                return Ok(());
-            }
-            if last {
-                break;
-            }
+        }
+        let chunk = Chunk {
+            seg,
+            offset,
+            data: buf,
+            len: got,
+            last,
+        };
+        if out.send(chunk).is_err() {
+            return Ok(());
         }
     }
     Ok(())
@@ -236,12 +275,8 @@ impl Stream {
             start = nl + 1;
         }
         let end = memchr::memrchr(b'\n', &d[start..]).map_or(start, |p| start + p + 1);
-        let marks: Vec<usize> = c
-            .marks
-            .iter()
-            .filter(|m| **m >= start && **m < end)
-            .map(|m| m - start)
-            .collect();
+        // The seal search runs here, not in the reader: reading (copying) is the slower half.
+        let marks: Vec<usize> = memchr::memmem::find_iter(&d[start..end], SEAL_MARK).collect();
         if end > start && !self.region(&d[start..end], &marks, c.seg, c.offset + start as u64) {
             return false;
         }

@@ -10,6 +10,8 @@ use crate::record::{self, Record};
 
 /// Lock file taken (exclusive, advisory) around read-tail + append + fsync.
 pub const LOCK_FILE: &str = "journal.lock";
+/// Writers waiting for `LOCK_FILE` hold a shared lock on this one (see the writer).
+pub const WAIT_FILE: &str = "journal.wait";
 /// The current sealing key and epoch state.
 pub const KEY_FILE: &str = "seal.key";
 /// The initial verification key, kept only until `init` hands it to the user.

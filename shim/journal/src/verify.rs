@@ -155,19 +155,28 @@ fn line_hashes_parallel(bytes: &[u8]) -> Vec<Option<([u8; 32], [u8; 32])>> {
 /// Verifies the journal in `dir`. With `key` (the initial verification key) seals are
 /// MAC-checked; without it only the chain and the unkeyed parts of seals are.
 pub fn verify(dir: &Path, key: Option<&[u8; 32]>) -> Result<VerifyReport, JournalError> {
+    // The key state first: a writer sealing while we read then only adds to what we read.
+    let state = keys::load_readonly(dir).unwrap_or(None);
     let segs = list_segments(dir)?;
     if let Some(k) = key
         && let Some(v) = crate::fastverify::sealed_epochs(&segs, k)?
     {
-        let state = keys::load_readonly(dir).unwrap_or(None);
         return Ok(v.finish(state.as_ref()));
     }
-    verify_slow(dir, key, segs)
+    verify_segments(state, key, segs)
 }
 
 /// Record-by-record verification (also used to locate a problem the fast path saw).
 pub fn verify_slow(
     dir: &Path,
+    key: Option<&[u8; 32]>,
+    segs: Vec<(u64, std::path::PathBuf)>,
+) -> Result<VerifyReport, JournalError> {
+    verify_segments(keys::load_readonly(dir).unwrap_or(None), key, segs)
+}
+
+fn verify_segments(
+    state: Option<KeyState>,
     key: Option<&[u8; 32]>,
     segs: Vec<(u64, std::path::PathBuf)>,
 ) -> Result<VerifyReport, JournalError> {
@@ -180,7 +189,6 @@ pub fn verify_slow(
             break;
         }
     }
-    let state = keys::load_readonly(dir).unwrap_or(None);
     Ok(v.finish(state.as_ref()))
 }
 
@@ -599,11 +607,12 @@ impl Verifier {
                 .unwrap_or_else(|| "(none)".into());
             let last = self.report.last_seq.unwrap_or(0);
             if st.epoch > 0
-                && (self.report.last_seal_seq != Some(st.start_seq - 1) && last < st.start_seq)
+                && (self.report.last_seal_seq != Some(st.start_seq.saturating_sub(1))
+                    && last < st.start_seq)
             {
                 self.fail(&seg, 0, self.report.last_seq, format!(
                     "journal ends at seq {last} but the key file shows epoch {} sealed at seq {}: records truncated",
-                    st.epoch - 1, st.start_seq - 1));
+                    st.epoch - 1, st.start_seq.saturating_sub(1)));
             } else if last + 1 < st.start_seq {
                 self.fail(&seg, 0, self.report.last_seq, format!(
                     "journal ends at seq {last} but the key file shows epoch {} starting at seq {}: records truncated",

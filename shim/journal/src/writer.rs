@@ -15,7 +15,7 @@ use crate::entry::{Entry, Kind};
 use crate::keys::{self, KeyState, SealInput};
 use crate::options::{JournalOptions, SyncPolicy};
 use crate::record::{self, ZERO_HASH, hex32, parse_hex32};
-use crate::segment::{self, INITIAL_KEY_FILE, LOCK_FILE, list_segments, segment_name};
+use crate::segment::{self, INITIAL_KEY_FILE, LOCK_FILE, WAIT_FILE, list_segments, segment_name};
 use crate::time::{TimeCache, now_micros};
 use crate::{JournalError, retention};
 
@@ -54,12 +54,16 @@ pub(crate) struct Writer {
     range_from: usize,
     buf: Vec<u8>,
     pending: usize,
-    pending_since: Option<Instant>,
+    held_since: Option<Instant>,
     /// (segment, length) when we last released the lock: unchanged means nobody else wrote.
     last_seen: Option<(u64, u64)>,
     /// Records buffered but lost to a failed write, journaled as a gap next time.
     lost: u64,
     clock: TimeCache,
+    /// Lock file on which waiting writers hold a shared lock.
+    wait: File,
+    /// A full batch was just released: let waiting writers in before re-taking the lock.
+    yield_pending: bool,
 }
 
 impl Journal {
@@ -71,6 +75,7 @@ impl Journal {
         segment::ensure_dir(dir)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = segment::open_append(&lock_path)?;
+        let wait = segment::open_append(&dir.join(WAIT_FILE))?;
         let host = opts.host.clone().unwrap_or_else(hostname);
         let w = Writer {
             dir: dir.to_path_buf(),
@@ -88,10 +93,12 @@ impl Journal {
             range_from: 0,
             buf: Vec::with_capacity(64 * 1024),
             pending: 0,
-            pending_since: None,
+            held_since: None,
             last_seen: None,
             lost: 0,
             clock: TimeCache::default(),
+            wait,
+            yield_pending: false,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State { w, shutdown: false }),
@@ -117,10 +124,11 @@ impl Journal {
     /// record is on disk (fsync'd) when this returns.
     pub fn append(&self, entry: Entry) -> Result<u64, JournalError> {
         let mut st = lock_state(&self.shared)?;
+        let was_held = st.w.held;
         let res = st.w.append(&entry);
         if res.is_err() {
             st.w.fail();
-        } else if st.w.pending == 1 {
+        } else if !was_held && st.w.held {
             self.shared.wake.notify_all();
         }
         res
@@ -187,7 +195,7 @@ fn flusher(s: Arc<Shared>, max_delay: std::time::Duration) {
         if st.shutdown {
             return;
         }
-        let wait = match st.w.pending_since {
+        let wait = match st.w.held_since {
             None => max_delay,
             Some(t) => {
                 let age = t.elapsed();
@@ -197,6 +205,7 @@ fn flusher(s: Arc<Shared>, max_delay: std::time::Duration) {
                         st.w.fail();
                     }
                     st.w.release();
+                    st.w.yield_pending = true;
                     continue;
                 }
                 max_delay - age
@@ -228,11 +237,19 @@ impl Writer {
         let seq = self.push(entry);
         let full = match self.opts.sync {
             SyncPolicy::EveryAppend => true,
-            SyncPolicy::Batch { max_records, .. } => self.pending >= max_records,
+            // Bound both the batch and how long other writers wait for the lock.
+            SyncPolicy::Batch {
+                max_records,
+                max_delay,
+            } => {
+                self.pending >= max_records
+                    || self.held_since.is_some_and(|t| t.elapsed() >= max_delay)
+            }
         };
         if full {
             self.flush(true)?;
             self.release();
+            self.yield_pending = matches!(self.opts.sync, SyncPolicy::Batch { .. });
         }
         Ok(seq)
     }
@@ -245,15 +262,12 @@ impl Writer {
         self.buf.push(b'\n');
         self.next_seq += 1;
         self.pending += 1;
-        if self.pending_since.is_none() {
-            self.pending_since = Some(Instant::now());
-        }
         seq
     }
 
     fn epoch_due(&self) -> bool {
         let Some(k) = &self.keys else { return false };
-        let in_epoch = self.next_seq - k.start_seq;
+        let in_epoch = self.next_seq.saturating_sub(k.start_seq);
         if in_epoch == 0 {
             return false;
         }
@@ -266,27 +280,62 @@ impl Writer {
 
     /// Waits for the lock at most `opts.lock_timeout` (a stopped or hung writer must not hang
     /// every `vigil` invocation).
-    fn take_lock(&self) -> Result<(), JournalError> {
+    fn take_lock(&mut self) -> Result<(), JournalError> {
         let path = self.dir.join(LOCK_FILE);
         let deadline = Instant::now() + self.opts.lock_timeout;
-        let mut pause = std::time::Duration::from_micros(100);
-        loop {
-            match self.lock.try_lock() {
-                Ok(()) => return Ok(()),
-                Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(JournalError::io("lock", path)(e));
+        // A batching writer that just released the lock lets waiting writers (each `vigil`
+        // process announces itself with a shared lock on `journal.wait`) go first: flock does
+        // not hand the lock over, and a busy batching writer would otherwise starve them.
+        if self.yield_pending {
+            self.yield_pending = false;
+            loop {
+                match self.wait.try_lock() {
+                    Ok(()) => {
+                        let _ = self.wait.unlock();
+                        break;
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    }
+                    Err(_) => break,
                 }
             }
-            if Instant::now() >= deadline {
-                return Err(JournalError::LockTimeout {
-                    path,
-                    waited: self.opts.lock_timeout,
-                });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(std::time::Duration::from_millis(5));
         }
+        match self.lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(JournalError::io("lock", path)(e)),
+        }
+        let wait_path = self.dir.join(WAIT_FILE);
+        self.wait
+            .lock_shared()
+            .map_err(JournalError::io("lock", &wait_path))?;
+        // Block in the kernel's queue on a helper thread, so that we can stop waiting.
+        let res = (|| {
+            let clone = self
+                .lock
+                .try_clone()
+                .map_err(JournalError::io("lock", &path))?;
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let got = clone.lock();
+                let ok = got.is_ok();
+                if tx.send(got).is_err() && ok {
+                    // The writer gave up waiting: do not keep the lock.
+                    let _ = clone.unlock();
+                }
+            });
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(JournalError::io("lock", path.clone())(e)),
+                Err(_) => Err(JournalError::LockTimeout {
+                    path: path.clone(),
+                    waited: self.opts.lock_timeout,
+                }),
+            }
+        })();
+        let _ = self.wait.unlock();
+        res
     }
 
     /// Takes the lock and makes sure our view of the chain head matches the disk.
@@ -296,6 +345,7 @@ impl Writer {
         }
         self.take_lock()?;
         self.held = true;
+        self.held_since = Some(Instant::now());
         let segs = list_segments(&self.dir)?;
         let newest = segs
             .last()
@@ -311,7 +361,6 @@ impl Writer {
         self.buf.clear();
         self.range_from = 0;
         self.pending = 0;
-        self.pending_since = None;
         let mut gap: Option<Entry> = None;
         if segs.is_empty() {
             self.seg_no = 1;
@@ -489,20 +538,30 @@ impl Writer {
         Ok(())
     }
 
-    /// BLAKE3 of the epoch's lines as they are on disk (another writer wrote some of them).
+    /// BLAKE3 of the epoch's lines as they are on disk (another writer wrote some of them),
+    /// read in chunks from where the epoch began.
     fn range_from_disk(&self, k: &KeyState) -> Result<String, JournalError> {
+        use std::io::{Read, Seek, SeekFrom};
         let mut h = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
         for (n, p) in list_segments(&self.dir)? {
             if n < k.start_segment || n > self.seg_no {
                 continue;
             }
-            let bytes = std::fs::read(&p).map_err(JournalError::io("read segment", &p))?;
-            let from = if n == k.start_segment {
-                k.start_offset as usize
-            } else {
-                0
-            };
-            h.update(bytes.get(from..).unwrap_or_default());
+            let mut f = File::open(&p).map_err(JournalError::io("open segment", &p))?;
+            if n == k.start_segment {
+                f.seek(SeekFrom::Start(k.start_offset))
+                    .map_err(JournalError::io("seek segment", &p))?;
+            }
+            loop {
+                let got = f
+                    .read(&mut buf)
+                    .map_err(JournalError::io("read segment", &p))?;
+                if got == 0 {
+                    break;
+                }
+                h.update(&buf[..got]);
+            }
         }
         Ok(hex32(h.finalize().as_bytes()))
     }
@@ -542,7 +601,6 @@ impl Writer {
         self.buf.clear();
         self.range_from = 0;
         self.pending = 0;
-        self.pending_since = None;
         Ok(())
     }
 
@@ -555,6 +613,7 @@ impl Writer {
             tracing::error!(error = %e, "journal unlock failed");
         }
         self.held = false;
+        self.held_since = None;
     }
 
     /// After an error: drop what is buffered (counted as lost) and force recovery next time.
@@ -563,7 +622,6 @@ impl Writer {
         self.buf.clear();
         self.range_from = 0;
         self.pending = 0;
-        self.pending_since = None;
         self.last_seen = None;
         self.seg = None;
         self.release();

@@ -243,7 +243,7 @@ fn report_answers_the_auditor() {
 fn export_formats_and_sockets() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    populate(&dir);
+    let key = populate(&dir);
     let stored: String = std::fs::read_to_string(dir.join("00000001.jsonl")).unwrap();
     let (_, out) = audit(&dir, &["export"]);
     assert_eq!(
@@ -255,6 +255,33 @@ fn export_formats_and_sockets() {
     std::fs::create_dir(&copy).unwrap();
     std::fs::write(copy.join("00000001.jsonl"), &out).unwrap();
     assert!(vigil_journal::verify(&copy, None).unwrap().ok());
+    let exported = tmp.path().join("export.jsonl");
+    std::fs::write(&exported, &out).unwrap();
+    let (code, text) = audit(
+        &dir,
+        &[
+            "verify",
+            "--key",
+            &key,
+            "--file",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("verified with the key"), "{text}");
+    let edited = out.replacen("\"action\":\"kill\"", "\"action\":\"stop\"", 1);
+    std::fs::write(&exported, edited).unwrap();
+    let (code, text) = audit(
+        &dir,
+        &[
+            "verify",
+            "--key",
+            &key,
+            "--file",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
 
     let (_, out) = audit(&dir, &["export", "--format", "ocsf", "--kind", "decision"]);
     let evs: Vec<serde_json::Value> = out
@@ -307,4 +334,22 @@ fn export_formats_and_sockets() {
     );
     let n = ug.recv(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).contains("\"kind\":\"init\""));
+}
+
+#[test]
+fn parallel_report_equals_sequential() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    populate(&dir);
+    let f = vigil_journal::Filter::default();
+    let mut fast = vigil_journal::report::build(&dir, &f).unwrap();
+    let mut slow = vigil_journal::report::Report::default();
+    for r in vigil_journal::query(&dir, &f, None).unwrap() {
+        slow.add(&r);
+    }
+    slow.finish();
+    fast.generated.clear();
+    slow.generated.clear();
+    assert_eq!(fast.to_json(), slow.to_json());
+    assert!(fast.records > 40);
 }

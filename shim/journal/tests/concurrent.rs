@@ -96,3 +96,109 @@ fn eight_processes_keep_one_chain() {
         "writers did run concurrently ({writers_interleaved} switches)"
     );
 }
+
+#[test]
+fn cli_writer_is_not_starved_by_a_busy_batching_writer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let key = vigil_journal::init(&dir, opts()).unwrap().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let daemon = {
+        let (dir, stop) = (dir.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let sync = SyncPolicy::Batch {
+                max_records: 64,
+                max_delay: Duration::from_millis(50),
+            };
+            let j = Journal::open(
+                &dir,
+                JournalOptions {
+                    sync,
+                    max_segment_bytes: 1 << 30,
+                    ..opts()
+                },
+            )
+            .unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                j.append(Entry::new(Kind::Decision).container("busy").with("n", n))
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    // A separate open file description: contends for the flock like another process.
+    let cli = Journal::open(
+        &dir,
+        JournalOptions {
+            lock_timeout: Duration::from_secs(5),
+            ..opts()
+        },
+    )
+    .unwrap();
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let t = std::time::Instant::now();
+        cli.append(
+            Entry::new(Kind::Management)
+                .container("c")
+                .with("action", "start")
+                .with("i", i),
+        )
+        .unwrap();
+        slowest = slowest.max(t.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let n = daemon.join().unwrap();
+    drop(cli);
+    assert!(n > 100, "the batching writer was busy ({n} records)");
+    assert!(
+        slowest < Duration::from_secs(3),
+        "a CLI append waited {slowest:?}"
+    );
+    let r = verify(&dir, Some(&vigil_journal::parse_key(&key).unwrap())).unwrap();
+    assert!(r.ok(), "{r:?}");
+    eprintln!("busy writer appended {n}; slowest CLI append {slowest:?}");
+}
+
+#[test]
+fn verify_while_writing_never_reports_tampering() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let opts = JournalOptions {
+        epoch_records: Some(5),
+        ..opts()
+    };
+    let key = vigil_journal::parse_key(&vigil_journal::init(&dir, opts.clone()).unwrap().unwrap())
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (dir, stop, opts) = (dir.clone(), Arc::clone(&stop), opts.clone());
+        std::thread::spawn(move || {
+            let j = Journal::open(&dir, opts).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                j.append(Entry::new(Kind::Note).with("n", n)).unwrap();
+                n += 1;
+            }
+        })
+    };
+    let mut checks = 0;
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        for k in [Some(&key), None] {
+            let r = verify(&dir, k).unwrap();
+            assert!(r.ok(), "verify during writes: {r:?}");
+            checks += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(checks > 4);
+}

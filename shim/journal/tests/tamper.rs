@@ -283,3 +283,26 @@ fn wrong_key_fails_at_first_seal() {
     let p = problem(&dir, Some(&[9u8; 32]));
     assert!(p.what.contains("seal MAC invalid for epoch 0"), "{p}");
 }
+
+#[test]
+fn wiped_segments_with_key_file_left_are_caught_and_writing_goes_on() {
+    let (_t, dir, key) = build(40);
+    for p in segs(&dir) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let j = vigil_journal::Journal::open(&dir, small_opts()).unwrap();
+    for i in 0..12 {
+        j.append(vigil_journal::Entry::new(Kind::Note).with("after_wipe", i))
+            .unwrap();
+    }
+    drop(j);
+    let p = problem(&dir, Some(&key));
+    assert!(
+        p.what.contains("seal MAC invalid")
+            || p.what.contains("truncated")
+            || p.what.contains("epoch"),
+        "{p}"
+    );
+    let p = problem(&dir, None);
+    assert!(p.what.contains("truncated"), "{p}");
+}
