@@ -58,9 +58,22 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     let log = ManagementLog::open(&rt)?;
     // The policy in force: read before the action (delete removes it), after it for create.
-    let mut policy = rt.policy_of(&id);
-    let result = manage(&rt, command, &mut policy);
-    log.record(action, &id, rt.policy_of(&id).or(policy), &result);
+    let mut seen = Observed {
+        policy: rt.policy_of(&id),
+        facts: None,
+    };
+    let result = manage(&rt, command, &mut seen);
+    log.record(action, &id, rt.policy_of(&id).or(seen.policy), &result);
+    let facts = match action {
+        "create" => rt.segregation(&id),
+        "run" => seen.facts,
+        _ => None,
+    };
+    if result.is_ok()
+        && let Some(facts) = facts
+    {
+        log.lifecycle(&id, "created", facts);
+    }
     result
 }
 
@@ -80,13 +93,15 @@ fn management_action(command: &Command) -> Option<(&'static str, String)> {
     })
 }
 
-/// Runs a management command; `policy` is updated with the policy in force while the
-/// container ran (a foreground `run` deletes the container before returning).
-fn manage(
-    rt: &Runtime,
-    command: Command,
-    policy: &mut Option<(String, String)>,
-) -> anyhow::Result<i32> {
+/// What a management command saw of its container while it existed (a foreground `run`
+/// deletes the container before it returns).
+struct Observed {
+    policy: Option<(String, String)>,
+    facts: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Runs a management command, filling `seen` where the container is gone afterwards.
+fn manage(rt: &Runtime, command: Command, seen: &mut Observed) -> anyhow::Result<i32> {
     match command {
         Command::Create(a) => {
             rt.create(
@@ -113,7 +128,8 @@ fn manage(
             };
             let id = a.container_id.clone();
             Ok(rt.run_with(&id, &opts, a.detach, a.keep, |rt| {
-                *policy = rt.policy_of(&id)
+                seen.policy = rt.policy_of(&id);
+                seen.facts = rt.segregation(&id);
             })?)
         }
         Command::Start(a) => rt.start(&a.container_id).map(|_| 0).map_err(Into::into),

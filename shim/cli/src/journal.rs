@@ -47,4 +47,20 @@ impl ManagementLog {
             tracing::error!(container = %id, action, error = %e, "failed to journal a management action");
         }
     }
+
+    /// A lifecycle record with how the container is segregated (read by `vigil audit report`).
+    pub fn lifecycle(
+        &self,
+        id: &str,
+        state: &str,
+        facts: serde_json::Map<String, serde_json::Value>,
+    ) {
+        let mut entry = Entry::lifecycle(id, state);
+        for (k, v) in facts {
+            entry = entry.with(&k, v);
+        }
+        if let Err(e) = self.journal.append(entry) {
+            tracing::error!(container = %id, state, error = %e, "failed to journal a lifecycle record");
+        }
+    }
 }

@@ -75,6 +75,13 @@ impl Runtime {
             .map(|c| (c.name, c.digest))
     }
 
+    /// How a container is segregated (capabilities, namespaces, seccomp, Landlock, data
+    /// classes), for the journal; `None` for a container vigil did not create.
+    pub fn segregation(&self, id: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.container_dir(id).ok()?;
+        policy::segregation(&self.root, id)
+    }
+
     pub fn root(&self) -> &std::path::Path {
         &self.root
     }

@@ -209,3 +209,88 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
         source,
     })
 }
+
+/// How a container is segregated, for the journal's lifecycle record and `vigil audit report`:
+/// its effective capabilities, namespaces, seccomp and Landlock state and the data classes its
+/// policy labels. Read from the shadow bundle written at create.
+pub(crate) fn segregation(
+    root: &Path,
+    id: &str,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::{Value, json};
+    let compiled = load_compiled(root, id).ok().flatten()?;
+    let spec = Spec::load(shadow_dir(root, id).join("config.json")).ok()?;
+    let caps: Vec<String> = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.effective().as_ref())
+        .map(|set| set.iter().map(|c| c.to_string()).collect())
+        .unwrap_or_default();
+    let linux = spec.linux().as_ref();
+    let namespaces: Vec<Value> = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .map(|ns| {
+            ns.iter()
+                .map(|n| {
+                    let name = format!("{:?}", n.typ()).to_lowercase();
+                    json!(if n.path().is_some() {
+                        format!("{name} (joined)")
+                    } else {
+                        name
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut m = serde_json::Map::new();
+    m.insert("policy".into(), json!(compiled.name));
+    m.insert("policy_digest".into(), json!(compiled.digest));
+    m.insert("mode".into(), json!(compiled.mode));
+    m.insert("capabilities".into(), json!(caps));
+    m.insert("namespaces".into(), Value::Array(namespaces));
+    m.insert(
+        "seccomp".into(),
+        json!(format!(
+            "{} policy rules stacked on {}{}",
+            compiled.seccomp.rules.len(),
+            if linux.and_then(|l| l.seccomp().as_ref()).is_some() {
+                "the engine's profile"
+            } else {
+                "no engine profile"
+            },
+            if compiled.seccomp.log_denials {
+                ", denials logged"
+            } else {
+                ""
+            }
+        )),
+    );
+    m.insert(
+        "landlock".into(),
+        json!(if compiled.landlock.is_empty() {
+            "none".to_owned()
+        } else {
+            format!(
+                "ABI >= {}, {} path grants, TCP bind {}, TCP connect {}",
+                compiled.landlock.min_abi,
+                compiled.landlock.fs.len(),
+                ports(&compiled.landlock.bind_tcp),
+                ports(&compiled.landlock.connect_tcp)
+            )
+        }),
+    );
+    m.insert(
+        "classes".into(),
+        json!(compiled.monitor.data_classes.keys().collect::<Vec<_>>()),
+    );
+    Some(m)
+}
+
+fn ports(p: &Option<Vec<u16>>) -> String {
+    match p {
+        None => "unrestricted".into(),
+        Some(v) if v.is_empty() => "denied".into(),
+        Some(v) => v.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
+    }
+}
