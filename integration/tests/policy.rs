@@ -377,6 +377,46 @@ fn pids_limit_stops_a_fork_bomb() {
 }
 
 #[test]
+fn memory_limit_kills_a_hog() {
+    if !ready(
+        "memory_limit_kills_a_hog",
+        &[Need::Root, Need::Cgroup("memory")],
+    ) {
+        return;
+    }
+    let h = Host::new(
+        "mem64",
+        &["default"],
+        &[("mem64", "  extends: default\n  resources: {memory: 64Mi}\n")],
+    );
+    let id = unique_id("vitpmem");
+    // awk doubles a string: 2^22 bytes fits in 64 MiB, 2^28 does not.
+    let script = "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max); \
+                  awk 'BEGIN{s=\"x\"; for(i=0;i<22;i++) s=s s; print length(s)}'; echo small=$?; \
+                  awk 'BEGIN{s=\"x\"; for(i=0;i<28;i++) s=s s; print length(s)}'; echo hog=$?";
+    let b = h.bundle("b", &id, None, script, |_| {});
+    let out = h.run(&b, &id);
+    assert_eq!(out.code(), 0, "container failed: {}", out.stderr);
+    assert_eq!(
+        marker(&out, "limit"),
+        (64u64 << 20).to_string(),
+        "memory limit"
+    );
+    assert_eq!(
+        marker(&out, "small"),
+        "0",
+        "4 MiB did not fit: {}",
+        out.stderr
+    );
+    assert_eq!(
+        marker(&out, "hog"),
+        "137",
+        "a 256 MiB hog was not OOM-killed; stdout {:?}",
+        out.stdout
+    );
+}
+
+#[test]
 fn syscall_deny_enforces_eperm_and_audit_mode_allows() {
     if !ready("syscall_deny_enforces_eperm_and_audit_mode_allows", NEEDS) {
         return;
@@ -459,7 +499,8 @@ fn landlock_read_only_and_no_exec_paths() {
     // new entries in /: a Landlock EACCES.
     assert_ne!(marker(&out, "newdir"), "0", "mkdir /newdir allowed");
     assert!(
-        out.stderr.contains("Permission denied"),
+        out.stderr
+            .contains("can't create directory '/newdir': Permission denied"),
         "Landlock denial is not EACCES: {:?}",
         out.stderr
     );
