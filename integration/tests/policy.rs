@@ -456,9 +456,45 @@ fn syscall_deny_enforces_eperm_and_audit_mode_allows() {
     );
 }
 
+/// Whether `vigil doctor` reports Landlock with ABI `min_abi` or newer. Like `probe::ready`:
+/// prints `SKIP` and returns false, or panics under `VIGIL_REQUIRE_PRIVILEGED=1`.
+fn landlock_ready(test: &str, min_abi: u32) -> bool {
+    let bin = runtime_bin().expect("runtime under test");
+    let out = cmd::run(
+        Command::new(bin).args(["doctor", "--format", "json"]),
+        Duration::from_secs(30),
+    )
+    .expect("run vigil doctor");
+    let layers: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let landlock = layers
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["layer"] == "landlock"));
+    let abi = landlock
+        .filter(|l| l["available"] == true)
+        .and_then(|l| l["detail"].as_str())
+        .and_then(|d| d.strip_prefix("ABI "))
+        .and_then(|d| d.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    if abi >= min_abi {
+        return true;
+    }
+    let msg = format!("{test}: needs Landlock ABI {min_abi}, vigil doctor says: {landlock:?}");
+    assert!(
+        !vigil_integration::probe::require_privileged(),
+        "VIGIL_REQUIRE_PRIVILEGED=1 but {msg}"
+    );
+    eprintln!("SKIP {msg}");
+    false
+}
+
 #[test]
 fn landlock_read_only_and_no_exec_paths() {
     if !ready("landlock_read_only_and_no_exec_paths", NEEDS) {
+        return;
+    }
+    // readOnly needs ABI 3 (truncate), noExec ABI 1.
+    if !landlock_ready("landlock_read_only_and_no_exec_paths", 3) {
         return;
     }
     let h = Host::new(
@@ -542,6 +578,10 @@ fn accept_until(
 #[test]
 fn landlock_network_connect_allow_list() {
     if !ready("landlock_network_connect_allow_list", NEEDS) {
+        return;
+    }
+    // TCP connect rules need ABI 4.
+    if !landlock_ready("landlock_network_connect_allow_list", 4) {
         return;
     }
     let allowed = TcpListener::bind("127.0.0.1:0").expect("bind allowed port");
