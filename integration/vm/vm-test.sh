@@ -57,6 +57,8 @@ echo "VIGIL-V2-INFO root subtree_control before: '$(cat $CGROOT/cgroup.subtree_c
 
 # --- 1. create: the container's init sits in its cgroup with pids.max from config.json --------
 CG=$CGROOT/vigil-test/c1
+limit=$(sed -n 's/.*"limit": *\([0-9]*\).*/\1/p' /tmp/bundle-c1/config.json)
+[ -n "$limit" ] || bad "no linux.resources.pids.limit in bundle-c1/config.json"
 if vigil create --bundle /tmp/bundle-c1 --pid-file /tmp/c1.pid c1 >/tmp/c1.out 2>&1; then
     ok "create c1"
 else
@@ -67,7 +69,7 @@ expect "state after create" created "$(status_of c1)"
 pid=$(cat /tmp/c1.pid 2>/dev/null)
 echo "VIGIL-V2-INFO subtree_control after create: / '$(cat $CGROOT/cgroup.subtree_control)', /vigil-test '$(cat $CGROOT/vigil-test/cgroup.subtree_control 2>&1)'"
 echo "VIGIL-V2-INFO c1 init pid $pid, cgroup dir $CG"
-expect "pids.max (config.json linux.resources.pids.limit)" 16 "$(cat $CG/pids.max 2>&1)"
+expect "pids.max (config.json linux.resources.pids.limit)" "$limit" "$(cat $CG/pids.max 2>&1)"
 if grep -qx "$pid" $CG/cgroup.procs 2>/dev/null; then ok "init pid $pid in $CG/cgroup.procs"; else bad "init pid $pid not in $CG/cgroup.procs: $(cat $CG/cgroup.procs 2>&1)"; fi
 expect "/proc/<init>/cgroup" "0::/vigil-test/c1" "$(cat /proc/"$pid"/cgroup 2>&1)"
 
@@ -102,7 +104,7 @@ expect "container processes left" 0 "$left"
 CG3=$CGROOT/vigil-test/c3
 if vigil create --bundle /tmp/bundle-c3 c3 >/tmp/c3.out 2>&1 && vigil start c3 >>/tmp/c3.out 2>&1; then
     ok "create+start c3"
-    expect "c3 pids.max" 16 "$(cat $CG3/pids.max 2>&1)"
+    expect "c3 pids.max" "$limit" "$(cat $CG3/pids.max 2>&1)"
     if vigil delete --force c3 >>/tmp/c3.out 2>&1; then ok "delete --force c3 (running)"; else bad "delete --force c3: $(tail -c 600 /tmp/c3.out)"; fi
     if wait_for 5 no_dir $CG3; then ok "cgroup $CG3 removed"; else bad "cgroup $CG3 left"; fi
     if [ ! -e $ROOT/c3 ]; then ok "state dir $ROOT/c3 removed"; else bad "state dir $ROOT/c3 left"; fi
