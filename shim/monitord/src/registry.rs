@@ -1,6 +1,7 @@
 //! The attached containers, on disk next to the socket (`monitor-attached.json`, 0600), so a
 //! daemon restarted after a crash re-attaches them; and the heartbeat file whose time says
-//! when the last daemon was last alive (the start of the gap a restart journals).
+//! when the last daemon was last alive (the start of the gap a restart journals), and the
+//! pid file `monitor.pid`.
 
 use std::fs;
 use std::io::Write;
@@ -40,6 +41,11 @@ pub struct Registry {
 /// The registry file for a socket path.
 pub fn path_for(socket: &Path) -> PathBuf {
     socket.with_file_name("monitor-attached.json")
+}
+
+/// The file holding the running daemon's pid, for a socket path.
+pub fn pid_file_for(socket: &Path) -> PathBuf {
+    socket.with_file_name("monitor.pid")
 }
 
 /// The heartbeat file for a socket path.

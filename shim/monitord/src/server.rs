@@ -157,6 +157,8 @@ pub fn run(config: &vigil_policy::HostConfig, opts: &RunOptions) -> Result<(), S
     let _ = fs::remove_file(socket);
     let listener = UnixListener::bind(socket).map_err(setup(socket))?;
     fs::set_permissions(socket, fs::Permissions::from_mode(0o600)).map_err(setup(socket))?;
+    let pid_file = registry::pid_file_for(socket);
+    fs::write(&pid_file, std::process::id().to_string()).map_err(setup(&pid_file))?;
     let journal = Journal::open(&config.journal_dir, JournalOptions::daemon())
         .map_err(ServerError::Journal)?;
     let shared = Arc::new(Shared {
