@@ -40,7 +40,7 @@ fn skip_or_fail(why: &str) -> bool {
     true
 }
 
-fn fixture() -> Option<Fixture> {
+fn fixture(auto_start: bool, fail_mode: &str) -> Option<Fixture> {
     if !ready("monitor", NEEDS) {
         return None;
     }
@@ -57,14 +57,16 @@ fn fixture() -> Option<Fixture> {
     std::fs::create_dir(&policies).expect("policy dir");
     write_0644(
         &policies.join("montest.yaml"),
-        "apiVersion: vigil.dev/v1\nkind: Policy\nmetadata:\n  name: montest\nspec:\n  mode: enforce\n  filesystem:\n    deny:\n      - /etc/secret-*\n  monitor:\n    failMode: closed\n",
+        &format!(
+            "apiVersion: vigil.dev/v1\nkind: Policy\nmetadata:\n  name: montest\nspec:\n  mode: enforce\n  filesystem:\n    deny:\n      - /etc/secret-*\n  monitor:\n    failMode: {fail_mode}\n"
+        ),
     );
     let socket = tmp.path().join("mon").join("monitor.sock");
     // RuntimeCli uses `<root>/../vigil-config.yaml` when it exists.
     write_0644(
         &tmp.path().join("vigil-config.yaml"),
         &format!(
-            "policyDir: {}\njournalDir: {}\ndefaultPolicy: montest\nselectable: [montest]\nmonitor:\n  socket: {}\n  failMode: closed\n",
+            "policyDir: {}\njournalDir: {}\ndefaultPolicy: montest\nselectable: [montest]\nmonitor:\n  socket: {}\n  autoStart: {auto_start}\n",
             policies.display(),
             tmp.path().join("journal").display(),
             socket.display()
@@ -200,7 +202,9 @@ fn probe_read(rootfs: &Path) -> String {
 
 #[test]
 fn monitor_denies_journals_survives_kill_and_detaches() {
-    let Some(f) = fixture() else { return };
+    let Some(f) = fixture(true, "closed") else {
+        return;
+    };
 
     // 1. `run`: the first create starts the daemon and attaches before the workload runs.
     let id = unique_id("vitmon");
@@ -292,4 +296,47 @@ fn monitor_denies_journals_survives_kill_and_detaches() {
         .expect("registry");
     let reg: Value = serde_json::from_str(&reg).expect("registry json");
     assert_eq!(reg["containers"], Value::Array(vec![]), "{reg}");
+}
+
+#[test]
+fn without_a_monitor_fail_closed_refuses_and_cleans_up_and_fail_open_runs() {
+    for (fail_mode, want_ok) in [("closed", false), ("open", true)] {
+        let Some(f) = fixture(false, fail_mode) else {
+            return;
+        };
+        let id = unique_id("vitmonf");
+        let b = bundle(&f, "b", &id, &["cat", "/etc/allowed-file"]);
+        let _g = ContainerGuard::new(&f.cli, &id, None);
+        let out = f
+            .cli
+            .run(&["run", "--bundle", b.path_str(), &id])
+            .expect("run");
+        if want_ok {
+            assert_eq!(
+                out.code(),
+                0,
+                "failMode open runs unmonitored: {}",
+                out.stderr
+            );
+            assert!(out.stdout.contains("allowed-content"), "{}", out.stdout);
+        } else {
+            assert_ne!(out.code(), 0, "failMode closed must refuse");
+            assert!(
+                out.stderr
+                    .contains("fails closed, but the vigil monitor did not attach")
+                    && out.stderr.contains(&f.socket.display().to_string()),
+                "{}",
+                out.stderr
+            );
+        }
+        assert!(!f.cli.root.join(&id).exists(), "state of {id} left behind");
+        assert!(
+            cleanup::cgroup_dirs_named(&id).is_empty(),
+            "cgroup of {id} left behind"
+        );
+        assert!(
+            daemon_pid(&f.socket).is_none(),
+            "autoStart false started a daemon"
+        );
+    }
 }
