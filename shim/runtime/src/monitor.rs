@@ -4,8 +4,8 @@
 //! if it does not answer (`monitor.autoStart`), sends it the container's init pid, cgroup and
 //! monitor rules, and waits for "attached" before it returns. Fail mode closed (the default,
 //! and always when the policy `require`s a monitor layer): a failed attach fails `create`,
-//! whose caller deletes the half-created container. Open: a warning, the container runs
-//! unmonitored.
+//! whose caller deletes the half-created container. Open: a warning and an `attach` record
+//! with `state: unmonitored` in the journal; the container runs unmonitored.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,6 +74,18 @@ pub(crate) fn attach(
         Err(message) => {
             tracing::warn!(container = %id, policy = %compiled.name, error = %message,
                 "monitor rules are not enforced: the monitor did not attach (failMode: open)");
+            let entry = vigil_journal::Entry::new(vigil_journal::Kind::Attach)
+                .container(id)
+                .with("pid", init_pid)
+                .with("state", "unmonitored")
+                .with("error", &message)
+                .with("policy", &compiled.name)
+                .with("policy_digest", &compiled.digest);
+            let journaled = vigil_journal::Journal::open(&config.journal_dir, Default::default())
+                .and_then(|j| j.append(entry).and_then(|_| j.flush()));
+            if let Err(e) = journaled {
+                tracing::warn!(container = %id, error = %e, "unmonitored container not journaled");
+            }
             Ok(())
         }
     }
