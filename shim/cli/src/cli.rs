@@ -89,6 +89,20 @@ pub enum Command {
     /// Verify, query, report and export the audit journal
     #[command(subcommand)]
     Audit(vigil_journal::cli::AuditCommand),
+    /// Run the per-host monitor daemon (fanotify, eBPF, kernel audit records -> journal)
+    Monitor {
+        /// Run the daemon in this process (systemd; `create` starts it so); without it, start
+        /// it in the background unless it runs, and return once it answers
+        #[arg(long)]
+        foreground: bool,
+        /// bpffs directory of the eBPF programs and maps
+        #[arg(
+            long,
+            env = "VIGIL_MONITOR_PIN_DIR",
+            default_value = "/sys/fs/bpf/vigil"
+        )]
+        pin_dir: std::path::PathBuf,
+    },
 }
 
 /// `kill [--all] ID [SIGNAL]`: runc's default signal is SIGTERM.

@@ -206,8 +206,34 @@ fn query(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Doctor { format } => doctor(&format),
+        Command::Monitor {
+            foreground,
+            pin_dir,
+        } => monitor(rt, foreground, pin_dir),
         other => bail!("{other:?} is a management command"),
     }
+}
+
+/// `vigil monitor [--foreground]`: the daemon here, or started in the background.
+fn monitor(rt: &Runtime, foreground: bool, pin_dir: std::path::PathBuf) -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
+    let config = rt.config();
+    if foreground {
+        let opts = vigil_monitord::RunOptions {
+            pin_dir,
+            // Started by `create`: leave its session; from a terminal, stay in it (Ctrl-C).
+            new_session: !std::io::stdin().is_terminal(),
+        };
+        vigil_monitord::run(config, &opts)?;
+        return Ok(0);
+    }
+    let exe = std::env::current_exe().context("path of the vigil executable")?;
+    vigil_monitord::client::ensure_running(config, &exe)?;
+    println!(
+        "vigil monitor listening on {}",
+        config.monitor.socket.display()
+    );
+    Ok(0)
 }
 
 /// `vigil doctor`: one line per layer (or a JSON array), exit 0 either way: a missing layer

@@ -21,6 +21,7 @@ mod features;
 mod launch;
 mod layers;
 mod lifecycle;
+mod monitor;
 mod ops;
 mod policy;
 pub mod selfexe;

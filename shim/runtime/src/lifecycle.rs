@@ -143,6 +143,7 @@ impl Runtime {
         let unified = unified_dir_of(&c);
         c.delete(force)
             .map_err(|e| RuntimeError::container("delete", id, e))?;
+        crate::monitor::detach(&self.config, id);
         if let Some(dir) = unified {
             cgroup::remove(&dir);
         }
@@ -213,9 +214,20 @@ impl Runtime {
                     .build()
             });
         match built {
-            Ok(c) => {
+            Ok(mut c) => {
                 if let Some(p) = &placement {
                     p.leave()?;
+                }
+                // The monitor attaches while the init waits for `start` (see monitor.rs).
+                if crate::monitor::needed(&compiled) {
+                    let pid = c.pid().map_or(0, |p| p.as_raw());
+                    let unified = unified_dir_of(&c);
+                    let attached =
+                        crate::monitor::attach(&self.config, id, pid, unified, &compiled);
+                    if let Err(e) = attached {
+                        self.discard(&mut c);
+                        return Err(e);
+                    }
                 }
                 Ok(c)
             }
@@ -235,6 +247,7 @@ impl Runtime {
         if let Err(e) = c.delete(true) {
             tracing::warn!(container = %c.id(), error = %e, "failed to delete container");
         }
+        crate::monitor::detach(&self.config, c.id());
         if let Some(dir) = unified {
             cgroup::remove(&dir);
         }

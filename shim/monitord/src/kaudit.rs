@@ -1,0 +1,112 @@
+//! Kernel audit records (seccomp 1326, Landlock 1423) of attached containers, journaled as
+//! decisions. Read-only: the daemon joins the read-log multicast group and changes no audit
+//! setting. A record's `pid=` is mapped to a container by its pid namespace (or, for
+//! containers sharing the host's pid namespace, its cgroup); other records are dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil_journal::Entry;
+use vigil_monitor::identity::ns_inode;
+use vigil_sys::audit::{AuditReader, AuditRecord};
+
+use crate::server::{Info, Shared};
+
+const SECCOMP: u16 = vigil_sys::audit::AUDIT_SECCOMP;
+const LANDLOCK_ACCESS: u16 = vigil_sys::audit::AUDIT_LANDLOCK_ACCESS;
+
+pub(crate) fn spawn(shared: Arc<Shared>) {
+    let mut reader = match AuditReader::subscribe() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %crate::server::error_chain(&e), "kernel audit records are not journaled");
+            return;
+        }
+    };
+    if let Err(e) = reader.set_timeout(Duration::from_secs(1)) {
+        tracing::warn!(error = %e, "audit socket timeout not set");
+    }
+    std::thread::spawn(move || {
+        loop {
+            match reader.recv() {
+                Ok(Some(r)) if r.kind == SECCOMP || r.kind == LANDLOCK_ACCESS => {
+                    if let Some(e) = entry(&shared, &r) {
+                        shared.append(e);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "kernel audit read failed");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    });
+}
+
+fn entry(shared: &Shared, r: &AuditRecord) -> Option<Entry> {
+    let pid: i32 = r.field("pid")?.parse().ok()?;
+    let (id, policy, digest) = {
+        let map = shared.containers.lock().ok()?;
+        let info = container_of(&map, pid)?;
+        let req = &info.attached.request;
+        (
+            req.id.clone(),
+            req.policy.clone(),
+            req.policy_digest.clone(),
+        )
+    };
+    let (layer, rule, object, verdict) = if r.kind == SECCOMP {
+        let syscall = r.field("syscall").unwrap_or("?");
+        // SECCOMP_RET_LOG (0x7ffc0000) allowed the call; anything else refused it.
+        let verdict = if r.field("code") == Some("0x7ffc0000") {
+            "audit"
+        } else {
+            "deny"
+        };
+        ("seccomp", "syscalls", format!("syscall={syscall}"), verdict)
+    } else {
+        let object = ["path", "name", "daddr", "dest"]
+            .iter()
+            .find_map(|k| r.field(k))
+            .unwrap_or("?")
+            .to_string();
+        (
+            "landlock",
+            r.field("blockers").unwrap_or("landlock"),
+            object,
+            "deny",
+        )
+    };
+    Some(
+        Entry::decision(&id, layer, rule, &object, verdict)
+            .with("pid", pid)
+            .with("exe", r.field("exe"))
+            .with("policy", policy)
+            .with("policy_digest", digest)
+            .with("record", &r.text),
+    )
+}
+
+/// The attached container `pid` belongs to.
+fn container_of(map: &HashMap<String, Info>, pid: i32) -> Option<&Info> {
+    let host_ns = ns_inode(0, "pid").ok();
+    if let Ok(ns) = ns_inode(pid, "pid")
+        && let Some(i) = map.values().find(|i| i.pid_ns == ns && Some(ns) != host_ns)
+    {
+        return Some(i);
+    }
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?
+        .to_string();
+    map.values().find(|i| {
+        i.attached
+            .request
+            .cgroup_dir
+            .as_ref()
+            .is_some_and(|d| d.ends_with(path.trim_start_matches('/')) && path != "/")
+    })
+}
