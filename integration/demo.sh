@@ -21,6 +21,9 @@ VIGIL=$PWD/target/release/vigil
 T=$(mktemp -d /tmp/vigil-demo-XXXXXX)
 cleanup() {
     "$VIGIL" --config "$T/config.yaml" delete --force demo >/dev/null 2>&1 || true
+    "$VIGIL" --config "$T/config.yaml" delete --force demo-secret >/dev/null 2>&1 || true
+    # the monitor daemon that the second container started on demand
+    if [ -f "$T/mon/monitor.pid" ]; then kill "$(cat "$T/mon/monitor.pid")" 2>/dev/null || true; sleep 0.3; fi
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -28,11 +31,28 @@ chmod 0755 "$T"
 
 # Host configuration: only the journal and state live under the temp dir; the policy is the
 # embedded default (vigil policy compile default shows what it becomes).
+mkdir -p "$T/policies"
+chmod 0755 "$T/policies"
 cat >"$T/config.yaml" <<CFG
 journalDir: $T/journal
 stateDir: $T/state
+policyDir: $T/policies
+selectable: [default, no-secrets]
+monitor:
+  socket: $T/mon/monitor.sock
 CFG
-chmod 0644 "$T/config.yaml"
+# A second policy for the second act: the default plus a file no name may reach, enforced by
+# the monitor (fanotify), which create starts on demand.
+cat >"$T/policies/no-secrets.yaml" <<POL
+apiVersion: vigil.dev/v1
+kind: Policy
+metadata: {name: no-secrets}
+spec:
+  extends: default
+  filesystem:
+    deny: [/etc/secret]
+POL
+chmod 0644 "$T/config.yaml" "$T/policies/no-secrets.yaml"
 
 # A busybox bundle, offline.
 mkdir -p "$T/bundle/rootfs/bin" "$T/bundle/rootfs/"{proc,sys,dev,tmp,etc}
@@ -46,6 +66,17 @@ jq '.process.terminal = false
 
 echo "== running busybox under the default policy"
 "$VIGIL" --config "$T/config.yaml" run --bundle "$T/bundle" demo
+
+echo
+echo "== a container asking for policy no-secrets reads /etc/secret, inline-denied by the monitor"
+mkdir -p "$T/bundle2"
+cp -a "$T/bundle/rootfs" "$T/bundle2/rootfs"
+echo "card numbers" >"$T/bundle2/rootfs/etc/secret"
+jq '.process.args = ["sh", "-c", "cat /etc/secret || echo \"blocked: read of /etc/secret refused\""]
+    | .annotations = {"vigil.dev/policy": "no-secrets"}
+    | .linux.cgroupsPath = "/vigil-demo/demo-secret"' \
+    "$T/bundle/config.json" >"$T/bundle2/config.json"
+"$VIGIL" --config "$T/config.yaml" run --bundle "$T/bundle2" demo-secret
 
 echo
 echo "== the journal (vigil audit query)"

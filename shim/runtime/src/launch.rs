@@ -108,6 +108,15 @@ fn landlock_plan(rules: &LandlockRules) -> Result<LandlockPlan, String> {
         .iter()
         .filter(|g| g.access.iter().any(|a| !is_read(a) && !is_exec(a)))
         .collect();
+    // Paths excepted from reading are `filesystem.deny`: no access at all, which Landlock cannot
+    // express per file; the monitor enforces them, so they are left out here.
+    let denied = |p: &str| {
+        rules
+            .fs
+            .iter()
+            .filter(|g| g.access.iter().any(is_read))
+            .any(|g| g.except.iter().any(|e| e == p))
+    };
     let writable = |p: &str| {
         write_grants
             .iter()
@@ -119,11 +128,11 @@ fn landlock_plan(rules: &LandlockRules) -> Result<LandlockPlan, String> {
         }
         if g.access.iter().any(|a| !is_read(a) && !is_exec(a)) {
             read_write.insert(g.path.clone());
-            read_only.extend(g.except.iter().cloned());
+            read_only.extend(g.except.iter().filter(|e| !denied(e)).cloned());
         }
         if g.access.iter().any(is_exec) {
             exec.insert(g.path.clone());
-            for e in &g.except {
+            for e in g.except.iter().filter(|e| !denied(e)) {
                 if !writable(e) {
                     return Err(format!(
                         "Landlock cannot make {e:?} non-executable without making it writable; list it under filesystem.readWrite or drop it from noExec"
@@ -211,6 +220,24 @@ mod tests {
         };
         let err = landlock_plan(&rules).expect_err("would grant write on /opt/bin");
         assert!(err.contains("/opt/bin"), "{err}");
+    }
+
+    #[test]
+    fn denied_paths_are_left_to_the_monitor() {
+        let all = [FsAccess::ReadFile, FsAccess::WriteFile, FsAccess::Execute];
+        let rules = LandlockRules {
+            min_abi: 1,
+            handled_fs: all.to_vec(),
+            fs: all
+                .iter()
+                .map(|a| grant("/", &[*a], &["/etc/secret"]))
+                .collect(),
+            ..LandlockRules::default()
+        };
+        let plan = landlock_plan(&rules).expect("a deny path is the monitor's");
+        assert!(!plan.no_exec.contains(&PathBuf::from("/etc/secret")));
+        assert!(!plan.read_only.contains(&PathBuf::from("/etc/secret")));
+        assert_eq!(plan.read_write, vec![PathBuf::from("/")]);
     }
 
     #[test]
