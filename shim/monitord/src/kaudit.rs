@@ -110,3 +110,84 @@ fn container_of(map: &HashMap<String, Info>, pid: i32) -> Option<&Info> {
             .is_some_and(|d| d.ends_with(path.trim_start_matches('/')) && path != "/")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::AttachRequest;
+    use crate::registry::Attached;
+    use std::sync::Mutex;
+    use vigil_journal::{Journal, JournalOptions};
+
+    fn record(kind: u16, text: &str) -> AuditRecord {
+        AuditRecord {
+            kind,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn records_of_an_attached_cgroup_become_decisions_and_others_are_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let me = std::process::id() as i32;
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+        let own = cgroup
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("cgroup2 line")
+            .to_string();
+        let request = AttachRequest {
+            id: "c1".into(),
+            init_pid: me,
+            cgroup_dir: Some(
+                std::path::Path::new("/sys/fs/cgroup").join(own.trim_start_matches('/')),
+            ),
+            policy: "pol".into(),
+            policy_digest: "dig".into(),
+            rules: Default::default(),
+        };
+        let shared = Shared {
+            journal: Journal::open(&dir.path().join("j"), JournalOptions::default())
+                .expect("journal"),
+            containers: Mutex::new(HashMap::new()),
+            registry_path: dir.path().join("reg.json"),
+        };
+        shared.containers.lock().expect("lock").insert(
+            "c1".into(),
+            Info {
+                attached: Attached {
+                    request,
+                    init_start_time: 0,
+                },
+                // The host's pid namespace never identifies a container.
+                pid_ns: ns_inode(0, "pid").expect("own pid ns"),
+            },
+        );
+        let text = format!("audit(1.2:3): pid={me} exe=\"/bin/mkdir\" syscall=83 code=0x50001");
+        let e = entry(&shared, &record(SECCOMP, &text));
+        if own == "/" {
+            // A test process in the root cgroup cannot be told apart from the host.
+            assert!(e.is_none());
+            return;
+        }
+        let e = e.expect("attributed to c1");
+        assert_eq!(e.container.as_deref(), Some("c1"));
+        assert_eq!(e.str("layer"), Some("seccomp"));
+        assert_eq!(e.str("verdict"), Some("deny"));
+        assert_eq!(e.str("object"), Some("syscall=83"));
+        assert_eq!(e.str("policy_digest"), Some("dig"));
+        let logged = format!("audit(1.2:3): pid={me} syscall=83 code=0x7ffc0000");
+        let e = entry(&shared, &record(SECCOMP, &logged)).expect("log action");
+        assert_eq!(e.str("verdict"), Some("audit"));
+        let ll = format!(
+            "audit(1.2:3): domain=1a blockers=fs.read_file pid={me} comm=\"cat\" path=\"/etc/shadow\""
+        );
+        let e = entry(&shared, &record(LANDLOCK_ACCESS, &ll)).expect("landlock");
+        assert_eq!(
+            (e.str("layer"), e.str("rule"), e.str("object")),
+            (Some("landlock"), Some("fs.read_file"), Some("/etc/shadow"))
+        );
+        let other = format!("audit(1.2:3): pid={} syscall=83 code=0x50001", i32::MAX);
+        assert!(entry(&shared, &record(SECCOMP, &other)).is_none());
+    }
+}

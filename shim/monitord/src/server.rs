@@ -62,7 +62,7 @@ pub(crate) struct Info {
 pub(crate) struct Shared {
     pub(crate) journal: Journal,
     pub(crate) containers: Mutex<HashMap<String, Info>>,
-    registry_path: PathBuf,
+    pub(crate) registry_path: PathBuf,
 }
 
 impl Shared {
