@@ -110,3 +110,106 @@ fn container_of(map: &HashMap<String, Info>, pid: i32) -> Option<&Info> {
             .is_some_and(|d| d.ends_with(path.trim_start_matches('/')) && path != "/")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::AttachRequest;
+    use crate::registry::Attached;
+    use std::sync::Mutex;
+    use vigil_journal::{Journal, JournalOptions};
+
+    fn record(kind: u16, text: &str) -> AuditRecord {
+        AuditRecord {
+            kind,
+            text: text.into(),
+        }
+    }
+
+    /// A child in its own pid namespace (`unshare -p -f sleep`), killed on drop.
+    struct NsChild(std::process::Child);
+
+    impl Drop for NsChild {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn records_of_an_attached_pid_namespace_become_decisions_and_others_are_dropped() {
+        let Ok(child) = std::process::Command::new("unshare")
+            .args(["-p", "-f", "sleep", "30"])
+            .spawn()
+        else {
+            eprintln!("skipped: unshare not runnable");
+            return;
+        };
+        let guard = NsChild(child);
+        let children = format!("/proc/{0}/task/{0}/children", guard.0.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let pid: i32 = loop {
+            let text = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(p) = text.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                break p;
+            }
+            if std::time::Instant::now() > deadline {
+                eprintln!("skipped: no process in a new pid namespace (needs root)");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let request = AttachRequest {
+            id: "c1".into(),
+            init_pid: pid,
+            cgroup_dir: None,
+            policy: "pol".into(),
+            policy_digest: "dig".into(),
+            rules: Default::default(),
+        };
+        let shared = Shared {
+            journal: Journal::open(&dir.path().join("j"), JournalOptions::default())
+                .expect("journal"),
+            containers: Mutex::new(HashMap::new()),
+            registry_path: dir.path().join("reg.json"),
+        };
+        shared.containers.lock().expect("lock").insert(
+            "c1".into(),
+            Info {
+                attached: Attached {
+                    request,
+                    init_start_time: 0,
+                },
+                pid_ns: ns_inode(pid, "pid").expect("child pid ns"),
+            },
+        );
+        let text = format!("audit(1.2:3): pid={pid} exe=\"/bin/mkdir\" syscall=83 code=0x50001");
+        let e = entry(&shared, &record(SECCOMP, &text)).expect("attributed to c1");
+        assert_eq!(e.container.as_deref(), Some("c1"));
+        assert_eq!(e.str("layer"), Some("seccomp"));
+        assert_eq!(e.str("verdict"), Some("deny"));
+        assert_eq!(e.str("object"), Some("syscall=83"));
+        assert_eq!(e.str("exe"), Some("/bin/mkdir"));
+        assert_eq!(e.str("policy_digest"), Some("dig"));
+        let logged = format!("audit(1.2:3): pid={pid} syscall=83 code=0x7ffc0000");
+        let e = entry(&shared, &record(SECCOMP, &logged)).expect("log action");
+        assert_eq!(e.str("verdict"), Some("audit"));
+        let ll = format!(
+            "audit(1.2:3): domain=1a blockers=fs.read_file pid={pid} comm=\"cat\" path=\"/etc/shadow\""
+        );
+        let e = entry(&shared, &record(LANDLOCK_ACCESS, &ll)).expect("landlock");
+        assert_eq!(
+            (e.str("layer"), e.str("rule"), e.str("object")),
+            (Some("landlock"), Some("fs.read_file"), Some("/etc/shadow"))
+        );
+        // A host process (this test) and a gone pid are not in any attached container.
+        let me = format!(
+            "audit(1.2:3): pid={} syscall=83 code=0x50001",
+            std::process::id()
+        );
+        assert!(entry(&shared, &record(SECCOMP, &me)).is_none());
+        let gone = format!("audit(1.2:3): pid={} syscall=83 code=0x50001", i32::MAX);
+        assert!(entry(&shared, &record(SECCOMP, &gone)).is_none());
+    }
+}

@@ -62,13 +62,23 @@ pub(crate) struct Info {
 pub(crate) struct Shared {
     pub(crate) journal: Journal,
     pub(crate) containers: Mutex<HashMap<String, Info>>,
-    registry_path: PathBuf,
+    pub(crate) registry_path: PathBuf,
 }
 
 impl Shared {
     pub(crate) fn append(&self, e: Entry) {
         if let Err(e) = self.journal.append(e) {
             tracing::error!(error = %e, "journal append failed");
+        }
+    }
+
+    /// Appends and flushes: attach/detach records are durable before the reply, and the
+    /// journal lock is released for the `vigil` command waiting on the reply (it journals its
+    /// own record next; a batch would hold the lock up to 50 ms).
+    fn append_now(&self, e: Entry) {
+        self.append(e);
+        if let Err(e) = self.journal.flush() {
+            tracing::error!(error = %e, "journal flush failed");
         }
     }
 
@@ -219,6 +229,10 @@ fn restore(shared: &Shared, monitor: &Monitor, last_beat: Option<u64>) {
                 .with("policy_digest", &a.request.policy_digest),
         );
         if !alive {
+            // Map entries of a gone container in adopted eBPF pins.
+            if let Err(e) = monitor.detach(&id) {
+                tracing::warn!(container = %id, error = %error_chain(&e), "detach of a gone container failed");
+            }
             shared.append(
                 Entry::new(Kind::Detach)
                     .container(&id)
@@ -299,7 +313,7 @@ fn handle(req: Request, shared: &Shared, monitor: &Monitor) -> Reply {
                     map.insert(id, Info { attached, pid_ns });
                     shared.save(&map);
                     drop(map);
-                    shared.append(entry);
+                    shared.append_now(entry);
                     Reply::ok()
                 }
                 Err(e) => Reply::err(e),
@@ -324,7 +338,7 @@ fn handle(req: Request, shared: &Shared, monitor: &Monitor) -> Reply {
             if let Err(err) = &result {
                 e = e.with("error", error_chain(err));
             }
-            shared.append(e);
+            shared.append_now(e);
             match result {
                 Ok(()) => Reply::ok(),
                 Err(err) => Reply::err(error_chain(&err)),
