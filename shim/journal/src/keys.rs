@@ -100,7 +100,8 @@ pub fn random_key() -> Result<[u8; 32], JournalError> {
 
 /// Parses a hex verification key.
 pub fn parse_key(hex: &str) -> Result<[u8; 32], JournalError> {
-    parse_hex32(hex.trim().as_bytes())
+    // A key typed by a person may be in either case.
+    parse_hex32(hex.trim().to_ascii_lowercase().as_bytes())
         .ok_or_else(|| JournalError::BadKey("expected 64 hex digits".into()))
 }
 

@@ -115,9 +115,10 @@ pub fn parse(line: &[u8]) -> Result<Record, String> {
     Ok(r)
 }
 
-/// Parses 64 lowercase or uppercase hex digits.
+/// Parses 64 lowercase hex digits, the only form the writer produces: an uppercase digit in
+/// a record means its bytes were changed, even if the value reads the same.
 pub fn parse_hex32(hex: &[u8]) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
+    if hex.len() != 64 || hex.iter().any(u8::is_ascii_uppercase) {
         return None;
     }
     let mut out = [0u8; 32];
