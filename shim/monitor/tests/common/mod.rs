@@ -118,9 +118,18 @@ impl Container {
             cgroup,
             vigil: vigil.to_path_buf(),
         };
+        // vigil's journal stays in the temp dir, never in the host's /var/lib/vigil.
+        let config = c.dir.path().join("vigil-config.yaml");
+        fs::write(
+            &config,
+            format!("journalDir: {}\n", c.dir.path().join("journal").display()),
+        )
+        .expect("write vigil config");
         let stdout = fs::File::create(c.dir.path().join("stdout")).expect("stdout file");
         let stderr = fs::File::create(c.dir.path().join("stderr")).expect("stderr file");
         let status = Command::new(vigil)
+            .arg("--config")
+            .arg(&config)
             .arg("--root")
             .arg(c.dir.path().join("state"))
             .args(["create", "--bundle"])
@@ -137,6 +146,8 @@ impl Container {
 
     fn vigil(&self, args: &[&str]) -> std::process::Output {
         Command::new(&self.vigil)
+            .arg("--config")
+            .arg(self.dir.path().join("vigil-config.yaml"))
             .arg("--root")
             .arg(self.dir.path().join("state"))
             .args(args)
