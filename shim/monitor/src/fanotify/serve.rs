@@ -109,6 +109,10 @@ pub fn serve(
     if cacheable && let Err(e) = events.ignore(ev) {
         tracing::debug!(container = %c.identity.id, error = %e, "ignore mark not added");
     }
+    // The process waits for our answer: read its executable first, or it may be gone.
+    let exe = (decision.verdict != Verdict::Allow)
+        .then(|| procs.exe(ev.pid))
+        .flatten();
     answer(events, ev, decision.verdict != Verdict::Deny);
     if decision.verdict != Verdict::Allow {
         if decision.verdict == Verdict::Deny {
@@ -117,7 +121,7 @@ pub fn serve(
         sink.report(DecisionEvent {
             container: c.identity.id.clone(),
             pid: ev.pid,
-            exe: procs.exe(ev.pid),
+            exe,
             access,
             verdict: decision.verdict,
             rule: decision.rule.clone(),
