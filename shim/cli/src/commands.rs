@@ -57,13 +57,24 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         return query(&rt, command);
     };
     let log = ManagementLog::open(&rt)?;
-    // The policy in force: read before the action (delete removes it), after it for create.
+    // The policy in force, read once: for create, the one it selected; for run, the one seen
+    // while the container existed; otherwise the one the container was created with, read
+    // before the action (delete removes it).
+    let before = match action {
+        "create" | "run" => None,
+        _ => rt.policy_of(&id),
+    };
     let mut seen = Observed {
-        policy: rt.policy_of(&id),
+        policy: None,
         facts: None,
     };
     let result = manage(&rt, command, &mut seen);
-    log.record(action, &id, rt.policy_of(&id).or(seen.policy), &result);
+    let policy = match action {
+        "create" => rt.policy_of(&id),
+        "run" => seen.policy,
+        _ => before,
+    };
+    log.record(action, &id, policy, &result);
     let facts = match action {
         "create" => rt.segregation(&id),
         "run" => seen.facts,

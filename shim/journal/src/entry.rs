@@ -269,10 +269,13 @@ mod tests {
         assert_eq!(c.pid, std::process::id());
         assert_eq!(c.ppid, std::os::unix::process::parent_id());
         assert!(!c.cmdline.is_empty(), "cmdline of the test binary");
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        let status = std::fs::read_to_string("/proc/self/status").expect("test fixture");
+        let uid_line = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .expect("test fixture");
         assert_eq!(
-            uid_line.split_whitespace().nth(1).unwrap(),
+            uid_line.split_whitespace().nth(1).expect("test fixture"),
             c.uid.to_string()
         );
     }
@@ -291,7 +294,7 @@ mod tests {
             Some("created")
         );
         assert_eq!(Entry::gap("monitor restarted").kind, Kind::Gap);
-        let json = serde_json::to_string(&Kind::Management).unwrap();
+        let json = serde_json::to_string(&Kind::Management).expect("test fixture");
         assert_eq!(json, "\"management\"");
         assert_eq!(Kind::parse("seal"), Some(Kind::Seal));
     }

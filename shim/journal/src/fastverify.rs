@@ -467,7 +467,7 @@ mod tests {
     #[test]
     fn kind_offset_skips_escaped_host() {
         let l = br#"{"v":1,"seq":12,"time":"2026-01-01T00:00:00.000000Z","host":"a\",\"kind\":\"seal\"","kind":"note","data":{"kind":"seal"}}"#;
-        let off = kind_offset(l).unwrap();
+        let off = kind_offset(l).expect("test fixture");
         assert!(l[off..].starts_with(b",\"kind\":\"note\""));
         assert_eq!(kind_offset(b"{\"v\":1,\"seq\":"), None);
         assert_eq!(kind_offset(b"garbage"), None);
@@ -475,7 +475,7 @@ mod tests {
     }
 
     fn journal(n: u64, epoch: u64, seg_bytes: u64) -> (tempfile::TempDir, PathBuf, [u8; 32]) {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().expect("test fixture");
         let dir = tmp.path().join("j");
         let opts = crate::JournalOptions {
             epoch_records: Some(epoch),
@@ -483,30 +483,32 @@ mod tests {
             max_segment_bytes: seg_bytes,
             ..crate::JournalOptions::default()
         };
-        let key = crate::init(&dir, opts.clone()).unwrap().unwrap();
-        let j = crate::Journal::open(&dir, opts).unwrap();
+        let key = crate::init(&dir, opts.clone())
+            .expect("test fixture")
+            .unwrap();
+        let j = crate::Journal::open(&dir, opts).expect("test fixture");
         for i in 0..n {
             j.append(
                 crate::Entry::new(Kind::Note)
                     .with("i", i)
                     .with("pad", "x".repeat((i % 50) as usize)),
             )
-            .unwrap();
+            .expect("test fixture");
         }
         drop(j);
-        (tmp, dir, keys::parse_key(&key).unwrap())
+        (tmp, dir, keys::parse_key(&key).expect("test fixture"))
     }
 
     #[test]
     fn any_chunk_size_gives_the_record_by_record_answer() {
         let (_t, dir, key) = journal(120, 7, 4000);
-        let segs = crate::segment::list_segments(&dir).unwrap();
+        let segs = crate::segment::list_segments(&dir).expect("test fixture");
         assert!(segs.len() > 3);
-        let slow = crate::verify_slow(&dir, Some(&key), segs.clone()).unwrap();
+        let slow = crate::verify_slow(&dir, Some(&key), segs.clone()).expect("test fixture");
         assert!(slow.ok(), "{slow:?}");
         for chunk in [1, 7, 64, 100, 333, 1000, 4096, 1 << 20] {
             let v = sealed_epochs_chunked(&segs, &key, chunk)
-                .unwrap()
+                .expect("test fixture")
                 .unwrap_or_else(|| panic!("chunk {chunk}: bulk path not taken"));
             let r = v.finish(None);
             assert!(r.ok(), "chunk {chunk}: {r:?}");
@@ -533,15 +535,15 @@ mod tests {
     #[test]
     fn any_chunk_size_hands_a_torn_tail_to_the_tail_check() {
         let (_t, dir, key) = journal(40, 6, 3000);
-        let segs = crate::segment::list_segments(&dir).unwrap();
-        let last = &segs.last().unwrap().1;
-        let mut b = std::fs::read(last).unwrap();
+        let segs = crate::segment::list_segments(&dir).expect("test fixture");
+        let last = &segs.last().expect("test fixture").1;
+        let mut b = std::fs::read(last).expect("test fixture");
         b.extend_from_slice(b"{\"v\":1,\"seq\":99");
-        std::fs::write(last, &b).unwrap();
+        std::fs::write(last, &b).expect("test fixture");
         for chunk in [1, 9, 256, 1 << 20] {
             let r = sealed_epochs_chunked(&segs, &key, chunk)
-                .unwrap()
-                .unwrap()
+                .expect("test fixture")
+                .expect("test fixture")
                 .finish(None);
             assert!(r.ok() && r.torn_tail.is_some(), "chunk {chunk}: {r:?}");
         }
@@ -550,15 +552,17 @@ mod tests {
     #[test]
     fn any_chunk_size_rejects_a_changed_byte() {
         let (_t, dir, key) = journal(60, 5, 3000);
-        let segs = crate::segment::list_segments(&dir).unwrap();
+        let segs = crate::segment::list_segments(&dir).expect("test fixture");
         let p = &segs[1].1;
-        let mut b = std::fs::read(p).unwrap();
+        let mut b = std::fs::read(p).expect("test fixture");
         let at = b.len() / 2;
         b[at] = if b[at] == b'1' { b'2' } else { b'1' };
-        std::fs::write(p, &b).unwrap();
+        std::fs::write(p, &b).expect("test fixture");
         for chunk in [1, 13, 500, 1 << 20] {
             assert!(
-                sealed_epochs_chunked(&segs, &key, chunk).unwrap().is_none(),
+                sealed_epochs_chunked(&segs, &key, chunk)
+                    .expect("test fixture")
+                    .is_none(),
                 "chunk {chunk}"
             );
         }
